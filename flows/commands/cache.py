@@ -1,0 +1,7 @@
+"""`patflow cache` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,7 @@
+"""`patflow datasets` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,7 @@
+"""`patflow report` (being built)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

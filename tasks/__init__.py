@@ -1,0 +1,1 @@
+"""The work: benchmarks, models, policies, verification and storage, as plain Python."""

@@ -1,0 +1,192 @@
+"""The nouns of patflow: small frozen records that cross module boundaries.
+
+Benchmarks produce ``Problem``s; the model layer takes ``ModelConfig`` + ``ModelRequest`` and
+returns ``Completion``; verification turns a program and a ``TestSpec`` into a ``Verdict``;
+a policy run appends ``ModelCallEvent``s and ``VerificationEvent``s and ends in one
+``Outcome``. Storage writes these as Arrow tables (see ``tasks/storage``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sandbox.types import TestSpec
+
+
+# --------------------------------------------------------------------------- benchmarks
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # e.g. "humaneval", "mbpp+", or the file stem of a custom dataset
+    version: str  # upstream version, e.g. "1.0.3", "v0.2.0"
+    content_sha256: str  # sha256 of the file the problems were read from
+
+
+@dataclass(frozen=True)
+class HiddenSuite:
+    """One named set of hidden tests, scored separately (e.g. "base" and "plus")."""
+
+    name: str
+    tests: TestSpec
+    time_limits_s: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    prompt: str  # what the model is shown: signature + docstring, or a statement
+    entry_point: str  # function name; "" for stdin/stdout programs
+    # What a policy may verify against (docstring examples, the first MBPP assert...).
+    public_tests: TestSpec | None
+    hidden_suites: tuple[HiddenSuite, ...]  # only ever used for the final score
+    reference_solution: str | None  # a full program, if the dataset has one
+    test_format: str  # "check_function" | "asserts" | "call" | "stdio"
+    dataset: DatasetInfo
+    # The candidate program is prompt + completion for HumanEval-style "completion" samples.
+    completion_prefix: str = ""
+    time_limit_s: float = 5.0  # default per-test limit when the suite has none
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    info: DatasetInfo
+    problems: tuple[Problem, ...]
+
+
+# --------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelConfig:
+    """How to reach one model. Never holds a secret: ``api_key_env`` names a variable."""
+
+    model: str  # litellm model string: "sim/small", "openai/gpt-4o-mini", "ollama/llama3"
+    api_base: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = 16
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    input_usd_per_mtok: float | None = None  # override litellm's price map
+    output_usd_per_mtok: float | None = None
+    cost_weight: float | None = None  # paper's relative cost: e.g. parameters in billions
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    messages: tuple[tuple[str, str], ...]  # (role, content)
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    seed: int = 0
+    sample_index: int = 0
+    purpose: str = "generate"  # generate | plan | implement | repair | tests (not in cache key)
+
+    def cache_key(self, model: str) -> str:
+        """Hash of what changes the output; timeouts, retries and concurrency do not."""
+        payload = json.dumps(
+            [model, self.messages, self.temperature, self.max_tokens, self.seed, self.sample_index],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    cached: bool = False
+    cost_usd: float = 0.0
+    error: str | None = None  # set when the call failed after all retries; text is ""
+    attempts: int = 1
+
+
+# --------------------------------------------------------------------------- policies
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, key: str, default: Any) -> Any:
+        return dict(self.params).get(key, default)
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "params": dict(self.params)}, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A program checked against one test suite."""
+
+    passed: bool
+    status: str  # sandbox status of the first non-passing test, or "passed" / "no_tests"
+    tests_total: int
+    tests_passed: int
+    first_failure: str = ""  # detail of the first failing test, truncated
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelCallEvent:
+    step: int
+    phase: str  # the policy phase that made the call
+    role: str  # "generator" | "planner"
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+    cached: bool
+    error: str | None
+    request_sha256: str
+    response_text: str
+
+
+@dataclass(frozen=True)
+class VerificationEvent:
+    step: int
+    phase: str
+    test_source: str  # "public", or "hidden:<suite>" for the final score
+    verdict: Verdict
+    program_sha256: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One (problem, policy, seed) work item, finished."""
+
+    task_id: str
+    policy: str
+    seed: int
+    passed: bool  # every hidden suite passed
+    status: str  # "passed" or the first failing hidden suite's status, or "error:model"
+    suites_passed: tuple[tuple[str, bool], ...]  # (suite name, passed)
+    final_program: str
+    planner_invoked: bool
+    replans: int
+    model_calls: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    run_id: str
+    benchmark: str
+    policies: tuple[PolicySpec, ...]
+    generator: ModelConfig
+    planner: ModelConfig
+    seeds: int = 1
+    limit: int | None = None
+    store: str = "data/runs"
+    chunk_size: int = 16
+    data_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    def config_sha256(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()

@@ -1,0 +1,64 @@
+"""The arrows go flows -> tasks -> sandbox. This walks every import and fails on a wrong one."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ORCHESTRATION = {"prefect", "prefect_dask", "dask", "distributed"}
+FORBIDDEN = {
+    "sandbox": ORCHESTRATION | {"litellm", "tasks", "flows", "duckdb", "pyarrow"},
+    "tasks": ORCHESTRATION | {"flows"},
+}
+LITELLM_OWNER = "tasks/models/"
+
+
+def imported_top_level_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_import_points_the_wrong_way(package):
+    offenders = []
+    for path in python_files(package):
+        bad = imported_top_level_names(path) & FORBIDDEN[package]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_only_the_model_layer_imports_litellm():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for package in ("flows", "tasks", "sandbox")
+        for path in python_files(package)
+        if "litellm" in imported_top_level_names(path)
+        and not str(path.relative_to(ROOT)).startswith(LITELLM_OWNER)
+    ]
+    assert not offenders, offenders
+
+
+def test_sandbox_imports_only_stdlib_and_psutil():
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"psutil", "sandbox"}
+    offenders = []
+    for path in python_files("sandbox"):
+        bad = imported_top_level_names(path) - allowed
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
