@@ -141,8 +141,10 @@ class ModelCallEvent:
     latency_ms: float
     cached: bool
     error: str | None
-    request_sha256: str
+    request_sha256: str  # the cache key of the request
     response_text: str
+    cost_weight: float | None = None  # the model's relative-cost weight (paper's cost metric)
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,24 @@ class Outcome:
     replans: int
     model_calls: int
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkItemResult:
+    """Everything one (problem, policy, seed) produced; storage turns it into rows."""
+
+    run_id: str
+    dataset: DatasetInfo
+    task_id: str
+    policy: PolicySpec
+    generator_model: str
+    planner_model: str
+    seed: int
+    calls: tuple[ModelCallEvent, ...]
+    verifications: tuple[VerificationEvent, ...]
+    outcome: Outcome
+    started_at_s: float  # unix time
+    finished_at_s: float
 
 
 @dataclass(frozen=True)
