@@ -1,0 +1,52 @@
+"""Code-generation policies, registered by name and built from a ``PolicySpec``."""
+
+from __future__ import annotations
+
+from tasks.policies.pat import PlanningAfterTrial
+from tasks.policies.pbt import PlanningBeforeTrial
+from tasks.policies.standard import Standard
+from tasks.policies.state import Policy
+from tasks.records import PolicySpec
+
+POLICIES: dict[str, type[Policy]] = {
+    Standard.name: Standard,
+    PlanningAfterTrial.name: PlanningAfterTrial,
+    PlanningBeforeTrial.name: PlanningBeforeTrial,
+}
+
+
+class UnknownPolicy(ValueError):
+    pass
+
+
+def build_policy(spec: PolicySpec) -> Policy:
+    try:
+        policy_class = POLICIES[spec.name]
+    except KeyError:
+        raise UnknownPolicy(
+            f"unknown policy '{spec.name}' (known: {', '.join(sorted(POLICIES))})"
+        ) from None
+    return policy_class(spec)
+
+
+def parse_policy_spec(text: str) -> PolicySpec:
+    """``pat`` or ``pat:max_plans=2`` → PolicySpec; values parsed as int/float when they look so."""
+    name, _, params_text = text.partition(":")
+    params = []
+    for item in filter(None, params_text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UnknownPolicy(f"bad policy parameter '{item}' in '{text}' (expected key=value)")
+        params.append((key.strip(), _parse_value(value.strip())))
+    spec = PolicySpec(name=name.strip(), params=tuple(sorted(params)))
+    build_policy(spec)
+    return spec
+
+
+def _parse_value(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value

@@ -1,0 +1,174 @@
+"""A sweep's unit of work: one chunk of (problem, policy, seed) work items, run and stored.
+
+Plain Python, no Prefect or Dask: ``flows/sweep.py`` ships ``ChunkSpec``s to Dask workers as
+Prefect tasks and each worker calls ``run_chunk``. Inside a chunk the work items run
+concurrently on one asyncio loop (model calls overlap; sandbox runs are bounded by
+``verify_concurrency``); the chunk's results are written as one atomic set of Parquet files, so
+a crash loses at most the chunks in flight and resume re-runs exactly those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from tasks.policies.driver import GenerationSettings, RoleModels, run_work_item
+from tasks.records import ModelConfig, PolicySpec, Problem, WorkItemResult
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    task_id: str
+    policy: PolicySpec
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task_id, self.policy.name, self.seed)
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    run_id: str
+    store: str
+    problems: tuple[Problem, ...]  # the problems this chunk's items refer to
+    items: tuple[WorkItem, ...]
+    models: RoleModels
+    settings: GenerationSettings = GenerationSettings()
+    item_concurrency: int = 32
+    verify_concurrency: int | None = None  # default: the worker's CPU count
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    items: int
+    passed: int
+    model_calls: int
+    model_errors: int
+    cost_usd: float
+
+
+def plan_work_items(
+    problems: Sequence[Problem],
+    policies: Sequence[PolicySpec],
+    seeds: int,
+    done: set[tuple[str, str, int]] = frozenset(),
+) -> list[WorkItem]:
+    """Every (problem, policy, seed) not already committed, in a stable order."""
+    return [
+        item
+        for problem in problems
+        for policy in policies
+        for seed in range(seeds)
+        if (item := WorkItem(problem.task_id, policy, seed)).key not in done
+    ]
+
+
+def chunk_work_items(
+    run_id: str,
+    store: str,
+    problems: Sequence[Problem],
+    items: Sequence[WorkItem],
+    models: RoleModels,
+    chunk_size: int,
+    **chunk_options,
+) -> list[ChunkSpec]:
+    by_id = {problem.task_id: problem for problem in problems}
+    chunks = []
+    for start in range(0, len(items), chunk_size):
+        chunk_items = tuple(items[start : start + chunk_size])
+        needed = dict.fromkeys(item.task_id for item in chunk_items)
+        chunks.append(
+            ChunkSpec(
+                run_id=run_id,
+                store=store,
+                problems=tuple(by_id[task_id] for task_id in needed),
+                items=chunk_items,
+                models=models,
+                **chunk_options,
+            )
+        )
+    return chunks
+
+
+_client = None
+
+
+def _model_client(cache_dir: str | None):
+    """One model client per worker process, so concurrency limits and the cache are shared."""
+    global _client
+    from tasks.models import ModelClient, ResponseCache
+
+    if _client is None:
+        cache = ResponseCache(cache_dir) if cache_dir else None
+        _client = ModelClient(cache=cache) if cache is not None else ModelClient()
+    return _client
+
+
+def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):
+    from tasks.models import model_pricing
+
+    pricing = model_pricing(config)
+    cost_usd = (
+        input_tokens * (pricing.input_usd_per_mtok or 0.0)
+        + output_tokens * (pricing.output_usd_per_mtok or 0.0)
+    ) / 1_000_000
+    return cost_usd, pricing.cost_weight
+
+
+def _register_with_simulator(problems: Iterable[Problem], models: RoleModels) -> None:
+    if any(config.model.startswith("sim/") for config in (models.generator, models.planner)):
+        from tasks.models.sim import register_problems
+
+        register_problems(problems)
+
+
+async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of) -> list[WorkItemResult]:
+    by_id = {problem.task_id: problem for problem in chunk.problems}
+    item_slots = asyncio.Semaphore(chunk.item_concurrency)
+    verify_slots = asyncio.Semaphore(chunk.verify_concurrency or os.cpu_count() or 2)
+
+    async def run_one(item: WorkItem) -> WorkItemResult:
+        async with item_slots:
+            return await run_work_item(
+                run_id=chunk.run_id,
+                problem=by_id[item.task_id],
+                spec=item.policy,
+                seed=item.seed,
+                models=chunk.models,
+                client=client,
+                verifier=verifier,
+                price_of=price_of,
+                settings=chunk.settings,
+                verify_slots=verify_slots,
+            )
+
+    return list(await asyncio.gather(*(run_one(item) for item in chunk.items)))
+
+
+def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
+    """Run every work item of the chunk and commit the results to the store."""
+    from tasks.storage import write_chunk
+    from tasks.verification import verify
+
+    def verifier(program, tests, time_limits_s):
+        return verify(program, tests, time_limits_s=time_limits_s)
+
+    _register_with_simulator(chunk.problems, chunk.models)
+    client = _model_client(chunk.cache_dir)
+    results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of))
+    write_chunk(chunk.store, results)
+    return summarize(results)
+
+
+def summarize(results: Sequence[WorkItemResult]) -> ChunkSummary:
+    return ChunkSummary(
+        items=len(results),
+        passed=sum(r.outcome.passed for r in results),
+        model_calls=sum(len(r.calls) for r in results),
+        model_errors=sum(1 for r in results for c in r.calls if c.error),
+        cost_usd=sum(c.cost_usd for r in results for c in r.calls),
+    )
