@@ -1,7 +1,145 @@
-"""`patflow run` (being built)."""
+"""``patflow run``: a sweep of policies over a benchmark, then the comparison table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from flows.commands.errors import fail, user_errors
+
+DEFAULT_POLICIES = ["standard", "pat"]
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("run")(run)
+
+
+def run(
+    benchmark: str = typer.Option(
+        "humaneval", envvar="PATFLOW_BENCHMARK", help="Built-in benchmark name or path to a JSONL file."
+    ),
+    policy: Optional[list[str]] = typer.Option(
+        None,
+        "--policy",
+        help="Policy to run, repeatable: standard, pat, pbt; parameters as pat:max_plans=2. "
+        "Default: standard and pat.",
+    ),
+    generator: str = typer.Option(
+        "sim/small", envvar="PATFLOW_GENERATOR", help="litellm model string of the generator."
+    ),
+    planner: str = typer.Option(
+        "sim/large", envvar="PATFLOW_PLANNER", help="litellm model string of the planner."
+    ),
+    api_base: Optional[str] = typer.Option(
+        None, envvar="PATFLOW_API_BASE", help="Base URL of an OpenAI-compatible server (vLLM, Ollama, sim serve)."
+    ),
+    api_key_env: Optional[str] = typer.Option(
+        None, help="Name of the environment variable that holds the API key (never the key itself)."
+    ),
+    max_concurrency: int = typer.Option(16, help="Concurrent requests per model and worker."),
+    seeds: int = typer.Option(1, min=1, help="Samples per problem and policy (seeds 0..N-1)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N problems."),
+    store: Path = typer.Option(Path("data/runs"), envvar="PATFLOW_STORE", help="Run store directory."),
+    run_id: Optional[str] = typer.Option(
+        None, help="Name of this run; default: benchmark and time. Re-use it to resume."
+    ),
+    overwrite: bool = typer.Option(False, help="Delete an existing run of this id first."),
+    chunk_size: int = typer.Option(16, min=1, help="Work items per Prefect task."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Local Dask worker processes (default: CPU count)."),
+    dask_address: Optional[str] = typer.Option(
+        None, envvar="PATFLOW_DASK_ADDRESS", help="Address of an existing Dask scheduler."
+    ),
+    data_dir: Optional[Path] = typer.Option(
+        None, envvar="PATFLOW_DATA_DIR", help="Where benchmark files are looked up."
+    ),
+    cache_dir: Optional[Path] = typer.Option(
+        None, envvar="PATFLOW_CACHE_DIR", help="Response cache directory (default: data/cache)."
+    ),
+    temperature: float = typer.Option(0.2, help="Sampling temperature of every model call."),
+    max_tokens: int = typer.Option(1024, help="Completion token limit of every model call."),
+    output_format: str = typer.Option("table", "--format", help="Comparison output: table, csv or json."),
+) -> None:
+    """Run policies over a benchmark on Dask through Prefect, store Parquet, print the comparison."""
+    with user_errors():
+        config = _build_config(**locals())
+        _claim_run(config, overwrite)
+
+    from flows.sweep import make_task_runner, sweep
+    from flows.commands.report import print_report
+
+    summary = sweep.with_options(task_runner=make_task_runner(dask_address, workers))(config)
+    typer.echo(
+        f"run {summary.run_id}: {summary.work_items_run} work items run"
+        f" ({summary.work_items_skipped} already stored), {summary.passed} passed,"
+        f" {summary.model_calls} model calls ({summary.model_errors} failed),"
+        f" ${summary.cost_usd:.4f} list price, {summary.elapsed_s:.1f}s"
+    )
+    typer.echo(f"results: {config.store}  (query with `patflow report --store {config.store}`)")
+    print_report(config.store, [config.run_id], fmt=output_format)
+    if summary.chunks_failed:
+        fail(f"{summary.chunks_failed} chunk(s) failed; run the same command again to resume", code=1)
+
+
+def _build_config(**options):
+    from tasks.benchmarks import load_benchmark
+    from tasks.models.providers import validate_model_name
+    from tasks.policies import parse_policy_spec
+    from tasks.records import ModelConfig, RunConfig
+
+    if options["output_format"] not in ("table", "csv", "json"):
+        fail(f"unknown --format '{options['output_format']}' (expected table, csv or json)")
+    policies = tuple(parse_policy_spec(text) for text in (options["policy"] or DEFAULT_POLICIES))
+    for model in (options["generator"], options["planner"]):
+        validate_model_name(model)
+    data_dir = str(options["data_dir"].resolve()) if options["data_dir"] else None
+    benchmark = load_benchmark(options["benchmark"], data_dir)  # fail before Prefect starts
+    benchmark_name = options["benchmark"]
+    if Path(benchmark_name).suffix in (".jsonl", ".json", ".gz"):
+        benchmark_name = str(Path(benchmark_name).resolve())
+
+    def model_config(model: str) -> ModelConfig:
+        return ModelConfig(
+            model=model,
+            api_base=options["api_base"],
+            api_key_env=options["api_key_env"],
+            max_concurrency=options["max_concurrency"],
+        )
+
+    cache_dir = options["cache_dir"] or Path("data/cache")
+    config = RunConfig(
+        run_id=options["run_id"] or time.strftime(f"{benchmark.info.name}-%Y%m%dT%H%M%S"),
+        benchmark=benchmark_name,
+        policies=policies,
+        generator=model_config(options["generator"]),
+        planner=model_config(options["planner"]),
+        seeds=options["seeds"],
+        limit=options["limit"],
+        store=str(options["store"].resolve()),
+        chunk_size=options["chunk_size"],
+        data_dir=data_dir,
+        extra={
+            "temperature": options["temperature"],
+            "max_tokens": options["max_tokens"],
+            "cache_dir": str(cache_dir.resolve()),
+        },
+    )
+    return config
+
+
+def _claim_run(config, overwrite: bool) -> None:
+    """Write the manifest; refuse a different config under an existing run id unless overwriting."""
+    from tasks.storage import read_manifest, remove_run, write_manifest
+
+    existing = read_manifest(config.store, config.run_id)
+    if existing is not None:
+        if overwrite:
+            remove_run(config.store, config.run_id)
+        elif existing.get("config_sha256") != config.config_sha256():
+            fail(
+                f"run '{config.run_id}' in {config.store} was started with a different configuration;"
+                " use another --run-id, or --overwrite to replace it"
+            )
+    write_manifest(config.store, config, {})

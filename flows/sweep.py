@@ -1,0 +1,174 @@
+"""The sweep: a Prefect flow that fans chunks of work items out over Dask workers.
+
+One Prefect task is one chunk (never one problem: a task costs ~100 ms of orchestration here).
+The flow loads the benchmark, checks the run manifest, skips work items already committed to
+the store (resume is an anti-join on the work-item key), submits the rest, shows progress as
+chunks finish, and returns a summary. Each chunk writes its own Parquet files, so a crash or an
+interrupted sweep loses only the chunks in flight; running the same command again resumes.
+
+Dask: a ``LocalCluster`` of worker processes by default, or an existing cluster by address.
+"""
+
+from __future__ import annotations
+
+from flows import environment  # noqa: F401  (must precede prefect's import)
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect_dask import DaskTaskRunner
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tasks.policies.driver import GenerationSettings, RoleModels
+from tasks.records import ModelConfig, PolicySpec, RunConfig
+from tasks.sweep import ChunkSpec, ChunkSummary, chunk_work_items, plan_work_items, run_chunk
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    run_id: str
+    store: str
+    work_items_total: int
+    work_items_skipped: int  # already committed by an earlier, interrupted run
+    work_items_run: int
+    passed: int
+    model_calls: int
+    model_errors: int
+    cost_usd: float
+    chunks_failed: int
+    elapsed_s: float
+
+
+def make_task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": workers or max(os.cpu_count() or 1, 1),
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        },
+    )
+
+
+@task(name="run-chunk", cache_policy=NO_CACHE, persist_result=False)
+def run_chunk_task(chunk: ChunkSpec) -> ChunkSummary:
+    return run_chunk(chunk)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("items · {task.fields[passed]} passed · ${task.fields[cost]:.4f}"),
+        TimeElapsedColumn(),
+        console=None,
+        transient=False,
+        disable=not sys.stderr.isatty() and os.environ.get("PATFLOW_PROGRESS") != "1",
+    )
+
+
+@flow(name="patflow-sweep", persist_result=False, log_prints=True, task_runner=make_task_runner())
+def sweep(config: RunConfig) -> SweepSummary:
+    """Run every (problem, policy, seed) of ``config`` not already in the store."""
+    from tasks.benchmarks import load_benchmark
+    from tasks.storage import completed_work_items
+
+    started = time.monotonic()
+    benchmark = load_benchmark(config.benchmark, config.data_dir)
+    problems = benchmark.problems[: config.limit] if config.limit else benchmark.problems
+    done = completed_work_items(config.store, config.run_id)
+    items = plan_work_items(problems, config.policies, config.seeds, done)
+    total = len(problems) * len(config.policies) * config.seeds
+    chunks = chunk_work_items(
+        config.run_id,
+        config.store,
+        problems,
+        items,
+        RoleModels(config.generator, config.planner),
+        config.chunk_size,
+        settings=GenerationSettings(
+            temperature=float(config.extra.get("temperature", 0.2)),
+            max_tokens=int(config.extra.get("max_tokens", 1024)),
+        ),
+        cache_dir=config.extra.get("cache_dir"),
+    )
+    futures = [run_chunk_task.submit(chunk) for chunk in chunks]
+    future_sizes = {future.task_run_id: len(chunk.items) for future, chunk in zip(futures, chunks)}
+    summaries: list[ChunkSummary] = []
+    failed_chunks = 0
+    with _progress() as progress:
+        bar = progress.add_task(
+            f"{config.run_id}", total=total, completed=total - len(items), passed=0, cost=0.0
+        )
+        for future in as_completed(futures):
+            try:
+                summary = future.result()
+            except Exception as error:  # a chunk that crashed is reported; resume re-runs it
+                failed_chunks += 1
+                print(f"chunk failed and will be re-run on resume: {type(error).__name__}: {error}")
+                progress.advance(bar, future_sizes[future.task_run_id])
+                continue
+            summaries.append(summary)
+            progress.update(
+                bar,
+                advance=summary.items,
+                passed=sum(s.passed for s in summaries),
+                cost=sum(s.cost_usd for s in summaries),
+            )
+    return SweepSummary(
+        run_id=config.run_id,
+        store=config.store,
+        work_items_total=total,
+        work_items_skipped=total - len(items),
+        work_items_run=sum(s.items for s in summaries),
+        passed=sum(s.passed for s in summaries),
+        model_calls=sum(s.model_calls for s in summaries),
+        model_errors=sum(s.model_errors for s in summaries),
+        cost_usd=sum(s.cost_usd for s in summaries),
+        chunks_failed=failed_chunks,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+@flow(name="patflow-scheduled-sweep", persist_result=False, log_prints=True)
+def scheduled_sweep(
+    benchmark: str = "humaneval",
+    policies: list[str] = ["standard", "pat"],  # noqa: B006 - Prefect parameters are JSON
+    generator: str = "sim/small",
+    planner: str = "sim/large",
+    api_base: str | None = None,
+    seeds: int = 1,
+    limit: int | None = None,
+    store: str = "data/runs",
+    run_id: str | None = None,
+    chunk_size: int = 16,
+    dask_address: str | None = None,
+) -> SweepSummary:
+    """Deployment entry point: plain JSON parameters, a dated run id by default."""
+    from tasks.policies import parse_policy_spec
+
+    config = RunConfig(
+        run_id=run_id or time.strftime(f"{benchmark}-%Y%m%dT%H%M%S"),
+        benchmark=benchmark,
+        policies=tuple(parse_policy_spec(p) for p in policies),
+        generator=ModelConfig(generator, api_base=api_base),
+        planner=ModelConfig(planner, api_base=api_base),
+        seeds=seeds,
+        limit=limit,
+        store=str(Path(store).resolve()),
+        chunk_size=chunk_size,
+    )
+    return sweep.with_options(task_runner=make_task_runner(dask_address))(config)
+
+
+__all__ = ["sweep", "scheduled_sweep", "make_task_runner", "SweepSummary", "PolicySpec"]
