@@ -1,7 +1,153 @@
-"""`patflow report` (being built)."""
+"""``patflow report``: run a named DuckDB query (``queries/<name>.sql``) over a run store.
 
+Thin: parses options, calls ``tasks.storage.run_query`` and renders the Arrow result as a rich
+table, CSV or JSON. ``print_report`` is what ``patflow run`` calls after a sweep.
+Exit codes: 0 on success, 2 for bad input (unknown query, bad parameter, bad run id).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasks.storage import QueryError, connect, list_queries, run_query
+
+FORMATS = ("table", "csv", "json")
+DEFAULT_STORE = "data/runs"
+
+
+def _format_cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        magnitude = abs(value)
+        if magnitude >= 1000:
+            return f"{value:,.0f}"
+        if magnitude >= 100:
+            return f"{value:.1f}"
+        if magnitude == 0:
+            return "0"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def render(table: pa.Table, fmt: str, title: str, file=None) -> None:
+    """Write ``table`` to ``file`` (default stdout) as ``table``, ``csv`` or ``json``."""
+    out = file or sys.stdout
+    if fmt == "csv":
+        buffer = io.BytesIO()
+        pa_csv.write_csv(table, buffer)
+        out.write(buffer.getvalue().decode("utf-8"))
+        return
+    if fmt == "json":
+        out.write(json.dumps(table.to_pylist(), default=_json_default, indent=2) + "\n")
+        return
+    console = Console(file=out, width=max(Console(file=out).width, 160) if file is None else 200)
+    rich_table = Table(title=title, show_lines=False, header_style="bold")
+    numeric = {
+        field.name
+        for field in table.schema
+        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+    }
+    for name in table.column_names:
+        rich_table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+    for row in table.to_pylist():
+        rich_table.add_row(*(_format_cell(row[name]) for name in table.column_names))
+    if table.num_rows == 0:
+        console.print(f"{title}: no rows (is the store empty or the run id wrong?)")
+        return
+    console.print(rich_table)
+
+
+def print_report(
+    store: str,
+    run_ids: list[str] | None,
+    query: str = "compare_policies",
+    params: dict | None = None,
+    fmt: str = "table",
+) -> None:
+    """Run ``query`` over ``store`` (restricted to ``run_ids`` if given) and print it."""
+    if fmt not in FORMATS:
+        raise QueryError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    con = connect(store, run_ids or None)
+    try:
+        result = run_query(con, query, params or {})
+    finally:
+        con.close()
+    runs = ", ".join(run_ids) if run_ids else "all runs"
+    render(result, fmt, title=f"{query} — {store} ({runs})")
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lstrip("$")
+        if not sep or not key:
+            raise QueryError(f"--param {pair!r}: expected key=value")
+        params[key] = value
+    return params
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("report")
+    def report(
+        store: Path = typer.Option(
+            DEFAULT_STORE,
+            "--store",
+            envvar="PATFLOW_STORE",
+            help="Run store directory (Parquet + manifests) to query.",
+        ),
+        run_id: list[str] = typer.Option(
+            None, "--run-id", help="Restrict to this run; repeat for several (default: all runs)."
+        ),
+        query: str = typer.Option(
+            "compare_policies", "--query", "-q", help="Named query in queries/ (see --list)."
+        ),
+        param: list[str] = typer.Option(
+            None, "--param", "-p", help="Query parameter as key=value; repeatable."
+        ),
+        fmt: str = typer.Option(
+            "table", "--format", "-f", help="Output format: table, csv or json."
+        ),
+        list_: bool = typer.Option(
+            False, "--list", help="List the named queries and what each answers, then exit."
+        ),
+    ) -> None:
+        """Print a DuckDB comparison over a run store (default: compare_policies)."""
+        try:
+            if list_:
+                for name, purpose in list_queries():
+                    typer.echo(f"{name}\t{purpose}")
+                return
+            if not store.exists():
+                raise QueryError(f"store {store}: no such directory (set --store or PATFLOW_STORE)")
+            print_report(str(store), list(run_id or []) or None, query, _parse_params(param or []), fmt)
+        except (QueryError, ValueError) as error:
+            typer.echo(f"patflow report: {error}", err=True)
+            raise typer.Exit(2) from None
+
+

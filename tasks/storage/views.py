@@ -1,0 +1,294 @@
+"""DuckDB over the run store: the three views, resume keys, and the named-query runner.
+
+Guarantees:
+- ``connect(store)`` returns an in-memory DuckDB connection with views ``calls``,
+  ``verifications`` and ``outcomes`` over ``STORE/<table>/run_id=*/*.parquet`` (hive partitions,
+  ``union_by_name`` so files of older schema versions read with NULLs in newer columns). The views
+  always have the current schema's columns, in schema order, even when a table has no files yet.
+- Only committed chunks are visible: an outcomes row is committed; calls and verifications rows
+  show only if their chunk's outcomes row for the same work item is visible. If a work item was
+  committed twice (a retried chunk), ``outcomes`` keeps one copy (earliest finish, then lowest
+  chunk id) and calls/verifications keep only that copy's rows: nothing is double-counted.
+- ``completed_work_items`` and ``pending_work_items`` are DuckDB queries over ``outcomes``
+  (an anti-join of the planned keys against committed ones), never a check that a file exists.
+- ``run_query`` runs ``queries/<name>.sql``; Python only loads the file and binds parameters.
+
+Query parameters: each query's header declares its ``$parameters`` as ``required`` or
+``optional``. An optional parameter that is not given is bound to NULL and the SQL treats NULL as
+"no filter / the documented default" (``$run_id IS NULL OR run_id = $run_id``). Values arrive as
+given (strings from the CLI); the SQL casts them (``CAST($seed AS INTEGER)``). An unknown or
+missing required parameter is a ``QueryError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tasks.storage.schemas import SCHEMAS, TABLE_NAMES
+from tasks.storage.writer import check_run_id
+
+WORK_ITEM_KEY = ("run_id", "generator_model", "planner_model", "task_id", "policy", "seed")
+
+
+class QueryError(ValueError):
+    """A named query that does not exist, has a bad header, or got bad parameters."""
+
+
+# --------------------------------------------------------------------------- views
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _partition_dirs(store: Path, table: str, run_ids: Iterable[str] | None) -> list[Path]:
+    table_dir = store / table
+    if run_ids is None:
+        return sorted(path for path in table_dir.glob("run_id=*") if path.is_dir())
+    return [table_dir / f"run_id={check_run_id(run_id)}" for run_id in run_ids]
+
+
+def _table_source(con: duckdb.DuckDBPyConnection, store: Path, table: str, run_ids) -> str:
+    """SQL for every row of ``table`` in the store (committed or not), current columns."""
+    empty_name = f"_empty_{table}"
+    con.register(f"_arrow_empty_{table}", SCHEMAS[table].empty_table())
+    con.execute(f"CREATE TEMP TABLE {empty_name} AS SELECT * FROM _arrow_empty_{table}")
+    con.unregister(f"_arrow_empty_{table}")
+    globs = [
+        str(directory / "*.parquet")
+        for directory in _partition_dirs(store, table, run_ids)
+        if any(directory.glob("*.parquet"))
+    ]
+    columns = ", ".join(f'"{field.name}"' for field in SCHEMAS[table])
+    if not globs:
+        return f"SELECT {columns} FROM {empty_name}"
+    glob_list = "[" + ", ".join(_sql_string(glob) for glob in globs) + "]"
+    files = (
+        f"SELECT * FROM read_parquet({glob_list}, hive_partitioning = true,"
+        f" union_by_name = true, hive_types = {{'run_id': 'VARCHAR'}})"
+    )
+    # UNION with the empty current-schema table so columns newer than every file still exist.
+    return f"SELECT {columns} FROM ({files} UNION ALL BY NAME SELECT * FROM {empty_name})"
+
+
+def connect(
+    store: str | Path, run_ids: Iterable[str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the committed-only views over ``store``.
+
+    ``run_ids`` restricts the views to those runs (None = every run in the store). A missing or
+    empty store gives empty views with the right columns.
+    """
+    store_path = Path(store)
+    run_id_list = None if run_ids is None else list(run_ids)
+    con = duckdb.connect(":memory:")
+    for table in TABLE_NAMES:
+        source = _table_source(con, store_path, table, run_id_list)
+        con.execute(f"CREATE TEMP VIEW _all_{table} AS {source}")
+    key = ", ".join(WORK_ITEM_KEY)
+    con.execute(
+        f"""
+        CREATE TEMP VIEW outcomes AS
+        SELECT * FROM _all_outcomes
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY finished_at, chunk_id) = 1
+        """
+    )
+    join = " AND ".join(f"o.{column} = t.{column}" for column in ("chunk_id", *WORK_ITEM_KEY))
+    for table in ("calls", "verifications"):
+        con.execute(
+            f"""
+            CREATE TEMP VIEW {table} AS
+            SELECT t.* FROM _all_{table} AS t
+            WHERE EXISTS (SELECT 1 FROM outcomes AS o WHERE {join})
+            """
+        )
+    return con
+
+
+def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    to_table = getattr(relation, "to_arrow_table", None) or relation.arrow  # duckdb 1.x: arrow()
+    return to_table()
+
+
+# --------------------------------------------------------------------------- resume
+def completed_work_items(store: str | Path, run_id: str) -> set[tuple[str, str, int]]:
+    """(task_id, policy, seed) of every work item of ``run_id`` committed in the store."""
+    con = connect(store, [run_id])
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT task_id, policy, seed FROM outcomes WHERE run_id = $run_id",
+            {"run_id": run_id},
+        ).fetchall()
+    finally:
+        con.close()
+    return {(task_id, policy, int(seed)) for task_id, policy, seed in rows}
+
+
+def pending_work_items(
+    store: str | Path, run_id: str, planned: Iterable[tuple[str, str, int]]
+) -> list[tuple[str, str, int]]:
+    """The planned (task_id, policy, seed) keys not yet committed, in the planned order."""
+    planned_list = list(planned)
+    if not planned_list:
+        return []
+    planned_table = pa.table(
+        {
+            "position": pa.array(range(len(planned_list)), pa.int64()),
+            "task_id": pa.array([item[0] for item in planned_list], pa.string()),
+            "policy": pa.array([item[1] for item in planned_list], pa.string()),
+            "seed": pa.array([int(item[2]) for item in planned_list], pa.int64()),
+        }
+    )
+    con = connect(store, [run_id])
+    try:
+        con.register("planned", planned_table)
+        rows = con.execute(
+            """
+            SELECT p.task_id, p.policy, p.seed
+            FROM planned AS p
+            ANTI JOIN (SELECT task_id, policy, seed FROM outcomes WHERE run_id = $run_id) AS done
+              ON done.task_id = p.task_id AND done.policy = p.policy AND done.seed = p.seed
+            ORDER BY p.position
+            """,
+            {"run_id": run_id},
+        ).fetchall()
+    finally:
+        con.close()
+    return [(task_id, policy, int(seed)) for task_id, policy, seed in rows]
+
+
+# --------------------------------------------------------------------------- named queries
+def queries_dir() -> Path:
+    """The repository's ``queries/`` directory (beside the ``tasks`` package)."""
+    return Path(__file__).resolve().parents[2] / "queries"
+
+
+@dataclass(frozen=True)
+class QueryHeader:
+    name: str
+    purpose: str
+    required_params: tuple[str, ...]
+    optional_params: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+_SECTION = re.compile(r"^(Purpose|Parameters|Columns):\s*(.*)$")
+_PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)\s+(required|optional)\b")
+_COLUMN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\s|$)")
+
+
+def parse_header(path: Path) -> QueryHeader:
+    """Read a query file's header comment; ``QueryError`` names the file and line if malformed.
+
+    The header is the leading block of ``--`` lines::
+
+        -- Purpose: one line saying what question the query answers.
+        -- Parameters:
+        --   $run_id  optional  what it does; NULL (not given) means ...
+        -- Columns:
+        --   run_id  what the column holds
+        --     (deeper-indented lines continue the entry above)
+    ``Parameters:`` may say ``none`` on its own line.
+    """
+    sections: dict[str, list[tuple[int, str]]] = {}
+    current: str | None = None
+    for line_number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.startswith("--"):
+            break
+        text = raw[2:].removeprefix(" ").rstrip()
+        match = _SECTION.match(text)
+        if match:
+            current = match.group(1)
+            sections[current] = []
+            if match.group(2):
+                sections[current].append((line_number, match.group(2)))
+            continue
+        if current is None or not text.strip():
+            continue
+        if current == "Purpose" or text.startswith("  ") and not text.startswith("   "):
+            sections[current].append((line_number, text.strip()))
+    for section in ("Purpose", "Parameters", "Columns"):
+        if not sections.get(section):
+            raise QueryError(f"{path}: header: expected a '-- {section}:' section with content")
+    required: list[str] = []
+    optional: list[str] = []
+    for line_number, text in sections["Parameters"]:
+        if text.lower() in ("none", "none.", "(none)"):
+            continue
+        match = _PARAM.match(text)
+        if not match:
+            raise QueryError(
+                f"{path}:{line_number}: expected '$name required|optional description', got {text!r}"
+            )
+        (required if match.group(2) == "required" else optional).append(match.group(1))
+    columns = []
+    for line_number, text in sections["Columns"]:
+        match = _COLUMN.match(text)
+        if not match:
+            raise QueryError(f"{path}:{line_number}: expected 'column_name  description'")
+        columns.append(match.group(1))
+    return QueryHeader(
+        name=path.stem,
+        purpose=" ".join(text for _, text in sections["Purpose"]),
+        required_params=tuple(required),
+        optional_params=tuple(optional),
+        columns=tuple(columns),
+    )
+
+
+def query_path(name: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name or ""):
+        raise QueryError(f"query name {name!r}: expected letters, digits and '_' only")
+    path = queries_dir() / f"{name}.sql"
+    if not path.is_file():
+        known = ", ".join(query for query, _ in list_queries()) or "none"
+        raise QueryError(f"unknown query {name!r} (known: {known})")
+    return path
+
+
+def list_queries() -> list[tuple[str, str]]:
+    """(name, purpose) of every query in ``queries/``, sorted by name."""
+    return [(path.stem, parse_header(path).purpose) for path in sorted(queries_dir().glob("*.sql"))]
+
+
+def bind_parameters(header: QueryHeader, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    given = dict(params or {})
+    declared = set(header.required_params) | set(header.optional_params)
+    unknown = sorted(set(given) - declared)
+    if unknown:
+        accepted = ", ".join(f"${name}" for name in sorted(declared)) or "none"
+        raise QueryError(
+            f"query {header.name!r}: unknown parameter ${unknown[0]} (accepted: {accepted})"
+        )
+    missing = [name for name in header.required_params if given.get(name) is None]
+    if missing:
+        raise QueryError(f"query {header.name!r}: parameter ${missing[0]} is required")
+    return {name: given.get(name) for name in (*header.required_params, *header.optional_params)}
+
+
+def run_query(
+    store_or_con: str | Path | duckdb.DuckDBPyConnection,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+) -> pa.Table:
+    """Run ``queries/<name>.sql`` against a store (or an open ``connect`` connection)."""
+    path = query_path(name)
+    header = parse_header(path)
+    bound = bind_parameters(header, params)
+    sql = path.read_text(encoding="utf-8")
+    owns_connection = not isinstance(store_or_con, duckdb.DuckDBPyConnection)
+    con = connect(store_or_con) if owns_connection else store_or_con
+    try:
+        try:
+            return _arrow(con.sql(sql, params=bound))
+        except duckdb.ConversionException as error:
+            first_line = str(error).splitlines()[0]
+            raise QueryError(f"query {name!r}: a parameter has the wrong type: {first_line}") from None
+    finally:
+        if owns_connection:
+            con.close()
