@@ -109,14 +109,10 @@ def _model_client(cache_dir: str | None):
 
 
 def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):
-    from tasks.models import model_pricing
+    from tasks.models import cost_usd, model_pricing
 
     pricing = model_pricing(config)
-    cost_usd = (
-        input_tokens * (pricing.input_usd_per_mtok or 0.0)
-        + output_tokens * (pricing.output_usd_per_mtok or 0.0)
-    ) / 1_000_000
-    return cost_usd, pricing.cost_weight
+    return cost_usd(pricing, input_tokens, output_tokens), pricing.cost_weight
 
 
 def _register_with_simulator(problems: Iterable[Problem], models: RoleModels) -> None:
