@@ -15,9 +15,11 @@
 --   mean_generator_output_tokens  per work item, generator role
 --   mean_planner_input_tokens  per work item, planner role
 --   mean_planner_output_tokens  per work item, planner role
---   mean_generator_cost_usd  billed USD per work item, generator role (cache hits cost 0)
---   mean_planner_cost_usd  billed USD per work item, planner role
---   mean_cost_usd  billed USD per work item, all roles
+--   mean_generator_cost_usd  list-price USD per work item, generator role (cache hits
+--     included: the policy's own cost, whatever the cache saved)
+--   mean_planner_cost_usd  list-price USD per work item, planner role
+--   mean_cost_usd  list-price USD per work item, all roles
+--   mean_billed_cost_usd  USD per work item actually paid: calls that were not cache hits
 --   planner_invocation_rate  fraction of work items in which the planner was invoked
 --   cost_relative_to_standard  mean_cost_usd / that of `standard` with the same generator in
 --     the same run; NULL if there is no such standard or its cost is 0
@@ -40,6 +42,7 @@ item_calls AS (
            sum(cost_usd) FILTER (WHERE role = 'generator') AS generator_cost_usd,
            sum(cost_usd) FILTER (WHERE role = 'planner') AS planner_cost_usd,
            sum(cost_usd) AS cost_usd,
+           sum(cost_usd) FILTER (WHERE NOT cached) AS billed_cost_usd,
            sum(cost_weight * (input_tokens + output_tokens)) AS weighted_tokens,
            count(*) FILTER (WHERE cost_weight IS NULL) AS unweighted_calls
     FROM calls
@@ -54,6 +57,7 @@ per_item AS (
            coalesce(c.generator_cost_usd, 0) AS generator_cost_usd,
            coalesce(c.planner_cost_usd, 0) AS planner_cost_usd,
            coalesce(c.cost_usd, 0) AS cost_usd,
+           coalesce(c.billed_cost_usd, 0) AS billed_cost_usd,
            coalesce(c.weighted_tokens, 0) AS weighted_tokens,
            coalesce(c.unweighted_calls, 0) AS unweighted_calls
     FROM items AS i
@@ -88,6 +92,7 @@ cost AS (
            avg(generator_cost_usd) AS mean_generator_cost_usd,
            avg(planner_cost_usd) AS mean_planner_cost_usd,
            avg(cost_usd) AS mean_cost_usd,
+           avg(billed_cost_usd) AS mean_billed_cost_usd,
            avg(planner_invoked::DOUBLE) AS planner_invocation_rate,
            CASE WHEN sum(unweighted_calls) = 0 THEN avg(weighted_tokens) END
                AS mean_weighted_tokens
@@ -109,7 +114,7 @@ SELECT a.run_id, a.policy, a.generator_model, a.planner_model,
        a.pass_at_1, a.pass_at_1_base, a.pass_at_1_plus,
        c.mean_generator_input_tokens, c.mean_generator_output_tokens,
        c.mean_planner_input_tokens, c.mean_planner_output_tokens,
-       c.mean_generator_cost_usd, c.mean_planner_cost_usd, c.mean_cost_usd,
+       c.mean_generator_cost_usd, c.mean_planner_cost_usd, c.mean_cost_usd, c.mean_billed_cost_usd,
        c.planner_invocation_rate,
        c.mean_cost_usd / nullif(s.standard_cost_usd, 0) AS cost_relative_to_standard,
        c.mean_weighted_tokens,

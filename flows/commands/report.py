@@ -25,6 +25,7 @@ from tasks.storage import QueryError, connect, list_queries, run_query
 
 FORMATS = ("table", "csv", "json")
 DEFAULT_STORE = "data/runs"
+MAX_TRANSPOSED_ROWS = 8  # wider results than the terminal are shown one column per row
 
 
 def _format_cell(value: Any) -> str:
@@ -38,8 +39,6 @@ def _format_cell(value: Any) -> str:
         magnitude = abs(value)
         if magnitude >= 1000:
             return f"{value:,.0f}"
-        if magnitude >= 100:
-            return f"{value:.1f}"
         if magnitude == 0:
             return "0"
         return f"{value:.4g}"
@@ -65,21 +64,44 @@ def render(table: pa.Table, fmt: str, title: str, file=None) -> None:
     if fmt == "json":
         out.write(json.dumps(table.to_pylist(), default=_json_default, indent=2) + "\n")
         return
-    console = Console(file=out, width=max(Console(file=out).width, 160) if file is None else 200)
-    rich_table = Table(title=title, show_lines=False, header_style="bold")
+    console = Console(file=out, width=None if file is None else 200)
+    if table.num_rows == 0:
+        console.print(f"{title}: no rows (is the store empty or the run id wrong?)")
+        return
     numeric = {
         field.name
         for field in table.schema
         if pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
     }
+    rows = [[_format_cell(row[name]) for name in table.column_names] for row in table.to_pylist()]
+    natural_width = sum(
+        max(len(name), *(len(row[index]) for row in rows)) + 3
+        for index, name in enumerate(table.column_names)
+    )
+    if natural_width > console.width and table.num_rows <= MAX_TRANSPOSED_ROWS:
+        console.print(_transposed(table, rows, numeric, title))
+        return
+    rich_table = Table(title=title, header_style="bold")
     for name in table.column_names:
         rich_table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
-    for row in table.to_pylist():
-        rich_table.add_row(*(_format_cell(row[name]) for name in table.column_names))
-    if table.num_rows == 0:
-        console.print(f"{title}: no rows (is the store empty or the run id wrong?)")
-        return
+    for row in rows:
+        rich_table.add_row(*row)
     console.print(rich_table)
+
+
+def _transposed(table: pa.Table, rows: list[list[str]], numeric: set[str], title: str) -> Table:
+    """One column per result row, headed by its leading text columns; one line per measure."""
+    names = table.column_names
+    label_count = 0
+    while label_count < len(names) - 1 and names[label_count] not in numeric:
+        label_count += 1
+    rich_table = Table(title=title, header_style="bold")
+    rich_table.add_column(" / ".join(names[:label_count]) or "column", style="bold")
+    for row in rows:
+        rich_table.add_column("\n".join(row[:label_count]) or "", justify="right")
+    for index in range(label_count, len(names)):
+        rich_table.add_row(names[index], *(row[index] for row in rows))
+    return rich_table
 
 
 def print_report(

@@ -43,7 +43,8 @@ CALLS_SCHEMA = pa.schema(
         pa.field("model", pa.string(), nullable=False),
         pa.field("input_tokens", pa.int64(), nullable=False),
         pa.field("output_tokens", pa.int64(), nullable=False),
-        pa.field("cost_usd", pa.float64(), nullable=False),  # billed: cache hits cost 0
+        # List price of the call's tokens, cache hits included; billed = cost_usd where NOT cached.
+        pa.field("cost_usd", pa.float64(), nullable=False),
         pa.field("cost_weight", pa.float64()),  # the model's relative-cost weight, if known
         pa.field("latency_ms", pa.float64(), nullable=False),
         pa.field("cached", pa.bool_(), nullable=False),

@@ -28,7 +28,7 @@ def build_items():
             items.append(make_item(task, "standard", seed, calls=(gen,), suites=suites,
                                    checks=(Check("public", base_ok), Check("hidden:base", base_ok))))
             trial_ok = rng.random() < 0.5
-            calls = [Call("generator", gen.input_tokens, gen.output_tokens, 0.0, 1.0, cached=True)]
+            calls = [Call("generator", gen.input_tokens, gen.output_tokens, gen.cost_usd, 1.0, cached=True)]
             if not trial_ok:
                 calls += [
                     Call("planner", rng.randint(200, 400), rng.randint(50, 90),
@@ -93,6 +93,7 @@ def expected_rows(items):
             "mean_generator_cost_usd": mean(item_cost(i, "generator") for i in group),
             "mean_planner_cost_usd": mean(item_cost(i, "planner") for i in group),
             "mean_cost_usd": mean(item_cost(i) for i in group),
+            "mean_billed_cost_usd": mean(sum(c.cost_usd for c in i.calls if not c.cached) for i in group),
             "planner_invocation_rate": mean(float(i.outcome.planner_invoked) for i in group),
             "mean_weighted_tokens": None if None in weights else mean(weights),
         }
