@@ -1,0 +1,243 @@
+"""EvalPlus-format problems (HumanEval+, HumanEval+ Mini, MBPP+, and custom files alike).
+
+Records carry ``task_id, prompt, entry_point, canonical_solution, base_input`` and optionally
+``plus_input``, ``atol``, ``assertion`` (MBPP+), ``test`` (HumanEval+), ``contract``.
+
+Guarantees and decisions:
+- Expected outputs do not exist upstream: they are computed by running the canonical solution
+  in the sandbox on every input (cached; see ``reference_runs``). An input the reference
+  cannot answer (error, timeout, output that cannot cross the process boundary) is dropped
+  from the suite, never given a made-up expected value.
+- Hidden suites "base" (``base_input``) and "plus" (``plus_input``) are ``CallTests``, scored
+  separately; each test's time limit is max(1 s, 4 x the reference's measured time).
+- ``atol`` per task; HumanEval/32 (``find_zero``) uses ``comparison="polynomial_root"``.
+- MBPP+ inputs are JSON, which has no tuples and no complex numbers. The argument shapes are
+  read from the task's own first ``assertion`` call (e.g. ``similar_elements((3, 4), ...)``)
+  and every input is converted to match: lists become tuples where the example has a tuple,
+  numeric strings become complex numbers where the example has a number (Mbpp/124, 252).
+- MBPP+ comparison follows the task's own prompt example: ``set(f(x)) == set(y)`` compares
+  as sets (Mbpp/2, 7, 111, 140, 232); a bare ``assert f(x)`` / ``assert not f(x)`` compares
+  truthiness (Mbpp/737, 787, 794: the reference returns ``re.Match`` objects). Those suites
+  are ``AssertTests`` generated from the computed expected values.
+- Public tests: HumanEval+ the docstring examples (as HumanEval); MBPP+ the example assert in
+  the prompt, with the imports its ``assertion`` block declares (plus ``import math`` when the
+  assert uses ``math.`` undeclared: the upstream data bug in Mbpp/120).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sandbox.types import AssertTests, CallTests, TestSpec
+
+from tasks.benchmarks.drafts import (
+    Draft,
+    called_names,
+    defined_functions,
+    keep_passing,
+    literal_roundtrips,
+    public_call_tests,
+    signature_line,
+)
+from tasks.benchmarks.reference_runs import ReferenceJob, ReferenceRun
+from tasks.benchmarks.sources import BenchmarkError, require_fields
+from tasks.records import DatasetInfo, HiddenSuite, Problem
+
+EVALPLUS_FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "base_input")
+POLYNOMIAL_ROOT_TASKS = {"HumanEval/32"}
+TRUTHINESS_PROBE = "__patflow_truthiness__"
+
+
+def evalplus_drafts(
+    path: Path, records: list[tuple[int, dict[str, Any]]], info: DatasetInfo, public_mode: str
+) -> list[Draft]:
+    drafts = []
+    for line_number, record in records:
+        require_fields(path, line_number, record, EVALPLUS_FIELDS, "EvalPlus")
+        for field_name in ("base_input", "plus_input"):
+            value = record.get(field_name, [])
+            if not isinstance(value, list) or not all(isinstance(args, list) for args in value):
+                raise BenchmarkError(
+                    f"{path}:{line_number}: field '{field_name}' must be a list of argument lists"
+                )
+        drafts.append(_draft(record, info, public_mode))
+    return drafts
+
+
+def _draft(record: dict[str, Any], info: DatasetInfo, public_mode: str) -> Draft:
+    task_id = str(record["task_id"])
+    prompt: str = record["prompt"]
+    entry_point: str = record["entry_point"]
+    canonical: str = record["canonical_solution"]
+    atol = float(record.get("atol") or 0.0)
+    if entry_point in defined_functions(canonical):
+        reference, completion_prefix = canonical, ""
+    else:
+        reference, completion_prefix = prompt + canonical, prompt
+
+    prompt_asserts = [line.strip() for line in prompt.splitlines() if line.strip().startswith("assert")]
+    mbpp_style = "assertion" in record or (prompt_asserts and completion_prefix == "")
+    template = _argument_template(record.get("assertion", ""), entry_point)
+    suites_inputs = {
+        name: [_conform(tuple(args), template) for args in record.get(field_name) or []]
+        for name, field_name in (("base", "base_input"), ("plus", "plus_input"))
+    }
+    comparison = _comparison_style(prompt_asserts[0] if prompt_asserts else "", entry_point)
+
+    if mbpp_style:
+        public = _public_assert(prompt_asserts, record.get("assertion", "")) if public_mode == "default" else None
+        shown_prompt = prompt if public_mode == "default" else _prompt_without_asserts(prompt, reference, entry_point)
+    else:
+        public = public_call_tests(prompt, entry_point, atol) if public_mode == "default" else None
+        shown_prompt = prompt
+    if public is not None and isinstance(public, CallTests) and task_id in POLYNOMIAL_ROOT_TASKS:
+        public = replace(public, comparison="polynomial_root")
+
+    probe_program, probe_entry = reference, entry_point
+    if comparison == "truthiness":
+        probe_program = reference + f"\n\ndef {TRUTHINESS_PROBE}(*args):\n    return bool({entry_point}(*args))\n"
+        probe_entry = TRUTHINESS_PROBE
+    jobs = [
+        ReferenceJob(f"{task_id}/{name}", probe_program, CallTests(probe_entry, tuple(inputs), None))
+        for name, inputs in suites_inputs.items()
+        if inputs
+    ]
+    if public is not None:
+        jobs.append(ReferenceJob(f"{task_id}/public", reference, public))
+
+    def finish(runs: dict[str, ReferenceRun]) -> Problem:
+        suites = []
+        for name, inputs in suites_inputs.items():
+            run = runs.get(f"{task_id}/{name}")
+            if run is None:
+                continue
+            keep = [i for i in range(len(inputs)) if run.passed(i)]
+            tests = _suite_tests(entry_point, comparison, [inputs[i] for i in keep],
+                                 [run.outputs[i] for i in keep], atol, task_id)
+            if tests is not None:
+                suites.append(HiddenSuite(name, tests, run.time_limits_s(keep)))
+        return Problem(
+            task_id=task_id,
+            prompt=shown_prompt,
+            entry_point=entry_point,
+            public_tests=keep_passing(public, runs.get(f"{task_id}/public")),
+            hidden_suites=tuple(suites),
+            reference_solution=reference,
+            test_format=suites[0].tests.kind if suites else "call",
+            dataset=info,
+            completion_prefix=completion_prefix if public_mode == "default" or not mbpp_style else "",
+        )
+
+    return Draft(task_id, tuple(jobs), finish)
+
+
+def _suite_tests(
+    entry_point: str, comparison: str, inputs: list[tuple], outputs: list[Any], atol: float, task_id: str
+) -> TestSpec | None:
+    if comparison == "equal":
+        if not inputs:
+            return None
+        return CallTests(
+            entry_point=entry_point,
+            inputs=tuple(inputs),
+            expected=tuple(outputs),
+            atol=atol,
+            comparison="polynomial_root" if task_id in POLYNOMIAL_ROOT_TASKS else "equal",
+        )
+    asserts = []
+    for args, expected in zip(inputs, outputs):
+        if not (literal_roundtrips(args) and literal_roundtrips(expected)):
+            continue  # cannot be written as an assert faithfully; dropped like an unanswerable input
+        call = f"{entry_point}(*{args!r})"
+        if comparison == "set":
+            asserts.append(f"assert set({call}) == set({expected!r})")
+        else:
+            asserts.append(f"assert bool({call}) == {bool(expected)!r}")
+    return AssertTests(asserts=tuple(asserts)) if asserts else None
+
+
+def _comparison_style(example_assert: str, entry_point: str) -> str:
+    """'set', 'truthiness' or 'equal', as the task's own prompt example compares."""
+    text = example_assert.strip()
+    if re.match(rf"assert\s+set\(\s*{re.escape(entry_point)}\(", text) and "== set(" in text.replace(" ==", "=="):
+        return "set"
+    bare = re.match(rf"assert\s+(not\s+)?{re.escape(entry_point)}\((.*)\)\s*$", text)
+    if bare:
+        try:
+            node = ast.parse(text).body[0]
+        except SyntaxError:
+            return "equal"
+        test = node.test.operand if isinstance(node.test, ast.UnaryOp) else node.test
+        if isinstance(test, ast.Call):
+            return "truthiness"
+    return "equal"
+
+
+def _public_assert(prompt_asserts: list[str], assertion_block: str) -> AssertTests | None:
+    if not prompt_asserts:
+        return None
+    first = prompt_asserts[0]
+    imports = [line.strip() for line in assertion_block.splitlines() if re.match(r"\s*(import|from)\s+\w", line)]
+    if re.search(r"\bmath\.", first) and not any(re.search(r"\bmath\b", line) for line in imports):
+        imports.append("import math")  # upstream data bug (Mbpp/120): the assert uses math undeclared
+    return AssertTests(asserts=(first,), imports="\n".join(imports))
+
+
+def _prompt_without_asserts(prompt: str, reference: str, entry_point: str) -> str:
+    lines = [line for line in prompt.splitlines() if not line.strip().startswith("assert")]
+    text = "\n".join(lines).rstrip()
+    if text.endswith('"""'):
+        text = text[: -3].rstrip()
+    return f'{text}\nWrite it as: {signature_line(reference, entry_point)}\n"""\n'
+
+
+# --------------------------------------------------------------------------- argument shapes
+def _argument_template(assertion_block: str, entry_point: str) -> tuple | None:
+    """The literal arguments of the first ``entry_point(...)`` call in the asserts, if any."""
+    for line in assertion_block.splitlines():
+        if not line.strip().startswith("assert") or entry_point not in called_names(line):
+            continue
+        try:
+            tree = ast.parse(line.strip())
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point:
+                try:
+                    return tuple(ast.literal_eval(argument) for argument in node.args)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    return None
+    return None
+
+
+def _conform(args: tuple, template: tuple | None) -> tuple:
+    if template is None or len(template) != len(args):
+        return args
+    return tuple(_conform_value(value, shape) for value, shape in zip(args, template))
+
+
+def _conform_value(value: Any, shape: Any) -> Any:
+    if isinstance(shape, (tuple, list)) and isinstance(value, list):
+        items = [_conform_value(item, _element_shape(shape, index, len(value))) for index, item in enumerate(value)]
+        return tuple(items) if isinstance(shape, tuple) else items
+    if isinstance(shape, dict) and isinstance(value, dict) and shape:
+        sample = next(iter(shape.values()))
+        return {key: _conform_value(item, sample) for key, item in value.items()}
+    if isinstance(shape, (int, float, complex)) and not isinstance(shape, bool) and isinstance(value, str):
+        try:
+            return complex(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _element_shape(shape: tuple | list, index: int, length: int) -> Any:
+    if not shape:
+        return None
+    if len(shape) == length:
+        return shape[index]  # a record-like tuple: position-wise shapes
+    return shape[0]

@@ -1,0 +1,169 @@
+"""Facts about a dataset that only running its reference solutions can give, computed once.
+
+Loaders describe what they need as ``ReferenceJob``s (a reference program and a test spec);
+``run_reference_jobs`` executes them in the sandbox (never in this process: reference code is
+data too), in parallel, and returns one ``ReferenceRun`` per job: each test's status, the
+returned outputs (for ``CallTests`` with ``expected=None``) and each test's duration.
+
+Results are cached on disk keyed by dataset name, the file's content sha256 and
+``LOADER_VERSION`` (bump it whenever a loader changes what it asks for), so only the first load
+of a file pays for execution. Cache files are pickles in the user's own cache directory
+(``PATFLOW_CACHE_DIR`` or ``~/.cache/patflow``); writes are atomic (temp file, fsync, rename).
+A corrupt or unreadable cache file is ignored and rebuilt, never trusted partially.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from sandbox.types import PASSED, CallTests, ExecutionRequest, ExecutionResult, Limits, TestSpec
+
+from tasks.benchmarks.sources import user_cache_dir
+
+LOADER_VERSION = 3
+CALL_CHUNK_SIZE = 250  # inputs per sandbox run when computing outputs of a large suite
+REFERENCE_TIMEOUT_S = 60.0  # per test, generous: ground truth must not be lost to a slow machine
+# Per-test limits derived from a reference's measured time: max(floor, factor x reference).
+TIME_LIMIT_FLOOR_S = 1.0
+TIME_LIMIT_FACTOR = 4.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReferenceJob:
+    key: str  # unique within a dataset, e.g. "HumanEval/0/plus"
+    program: str
+    tests: TestSpec
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    statuses: tuple[str, ...]
+    outputs: tuple[Any, ...] | None
+    durations_s: tuple[float, ...]
+
+    def passed(self, index: int) -> bool:
+        return self.statuses[index] == PASSED
+
+    def time_limits_s(self, indexes: list[int]) -> tuple[float, ...]:
+        return tuple(max(TIME_LIMIT_FLOOR_S, TIME_LIMIT_FACTOR * self.durations_s[i]) for i in indexes)
+
+
+Executor = Callable[[ExecutionRequest], ExecutionResult]
+
+
+def default_executor() -> Executor:
+    import sandbox
+
+    return sandbox.execute
+
+
+def run_reference_jobs(
+    dataset_key: str, jobs: list[ReferenceJob], executor: Executor | None = None
+) -> dict[str, ReferenceRun]:
+    """One ``ReferenceRun`` per job key, from the cache when possible."""
+    cache_path = _cache_path(dataset_key)
+    cached = _read_cache(cache_path)
+    missing = [job for job in jobs if job.key not in cached]
+    if missing:
+        run = executor or default_executor()
+        workers = max(1, min(len(missing), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for job, result in zip(missing, pool.map(lambda job: _run_job(job, run), missing)):
+                cached[job.key] = result
+        _write_cache(cache_path, cached)
+    return {job.key: cached[job.key] for job in jobs}
+
+
+def _run_job(job: ReferenceJob, run: Executor) -> ReferenceRun:
+    tests = job.tests
+    if isinstance(tests, CallTests) and len(tests.inputs) > CALL_CHUNK_SIZE:
+        parts = [
+            _run_once(job.program, replace(tests, inputs=tests.inputs[start : start + CALL_CHUNK_SIZE],
+                                           expected=None if tests.expected is None
+                                           else tests.expected[start : start + CALL_CHUNK_SIZE]), run)
+            for start in range(0, len(tests.inputs), CALL_CHUNK_SIZE)
+        ]
+        outputs = None
+        if tests.expected is None:
+            outputs = tuple(value for part in parts for value in (part.outputs or ()))
+        return ReferenceRun(
+            tuple(s for part in parts for s in part.statuses),
+            outputs,
+            tuple(d for part in parts for d in part.durations_s),
+        )
+    return _run_once(job.program, tests, run)
+
+
+def _run_once(program: str, tests: TestSpec, run: Executor) -> ReferenceRun:
+    count = _test_count(tests)
+    result = run(
+        ExecutionRequest(
+            program=program,
+            tests=tests,
+            limits=Limits(timeout_s=REFERENCE_TIMEOUT_S, memory_mb=4096),
+        )
+    )
+    statuses = ["no_result"] * count
+    durations = [0.0] * count
+    for verdict in result.tests:
+        if 0 <= verdict.index < count:
+            statuses[verdict.index] = verdict.status
+            durations[verdict.index] = verdict.duration_ms / 1000.0
+    outputs = None
+    if isinstance(tests, CallTests) and tests.expected is None:
+        returned = tuple(result.outputs or ())
+        outputs = returned + (None,) * (count - len(returned))
+        if len(returned) < count:
+            statuses = [s if i < len(returned) else "no_result" for i, s in enumerate(statuses)]
+    return ReferenceRun(tuple(statuses), outputs, tuple(durations))
+
+
+def _test_count(tests: TestSpec) -> int:
+    kind = getattr(tests, "kind", "")
+    if kind == "call":
+        return len(tests.inputs)
+    if kind == "asserts":
+        return len(tests.asserts)
+    if kind == "stdio":
+        return len(tests.cases)
+    return 1
+
+
+def _cache_path(dataset_key: str) -> Path:
+    safe = hashlib.sha256(dataset_key.encode()).hexdigest()[:24]
+    return user_cache_dir() / "benchmarks" / f"reference-runs-{safe}-v{LOADER_VERSION}.pkl"
+
+
+def _read_cache(path: Path) -> dict[str, ReferenceRun]:
+    try:
+        with open(path, "rb") as handle:
+            value = pickle.load(handle)
+    except FileNotFoundError:
+        return {}
+    except Exception as error:  # a torn or foreign file: rebuild rather than trust it
+        log.warning("ignoring unreadable benchmark cache %s (%s)", path, error)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _write_cache(path: Path, value: dict[str, ReferenceRun]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except OSError as error:  # a read-only cache dir costs speed, not correctness
+        log.warning("cannot write benchmark cache %s (%s)", path, error)
