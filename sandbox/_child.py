@@ -1,0 +1,961 @@
+"""The child side of the sandbox: isolation set-up and the test runner.
+
+This file is self-contained (standard library only, no ``sandbox`` imports) because it runs
+as a script: ``python -I _child.py server FD`` (the warm fork server), ``... spawn`` (one
+fresh interpreter per execution, the fallback) and ``... probe`` (what ``isolation_report``
+shows). Nothing here decides a verdict for CallTests or StdioTests: the child only reports
+outputs, and the parent compares them.
+
+Process layout of one execution::
+
+    fork server (or spawned interpreter)      trusted, never runs candidate code
+      └─ C1 "keeper": unshare(net, pid, mount, ipc, uts); fork; wait; exit with C2's status
+           └─ C2: pid 1 of the new pid namespace; private mounts (fresh /proc, tmpfs /tmp,
+                  tmpfs over the home of root); drop to an unprivileged uid; rlimits;
+                  runs the candidate and the tests and writes records to the result fd.
+
+When C2 exits (or C1 is killed, which kills C2 through PDEATHSIG), the kernel kills every
+process left in the pid namespace, double-forked daemons included. Without namespaces C1 is a
+child subreaper and kills every descendant left behind before it exits.
+
+Result records are JSON lines on a dedicated pipe fd, each starting with a per-run nonce the
+parent generated. Lines without the nonce are ignored.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import builtins
+import ctypes
+import gc
+import io
+import json
+import math
+import os
+import pickle
+import resource
+import signal
+import socket
+import sys
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_RDONLY = 1
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+SANDBOX_UID_BASE = 200_000  # uids nobody on the host uses; one per running job
+SANDBOX_UID_SPAN = 50_000
+SOLUTION_FILENAME = "<solution>"
+SOLUTION_MODULE = "__solution__"
+DETAIL_CHARS = 500
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+
+# Modules imported once in the warm server so that children do not pay for them (and so that
+# they stay importable where the interpreter's files are not readable after the uid drop).
+PREIMPORTS = (
+    "abc array bisect calendar cmath collections collections.abc copy dataclasses datetime "
+    "decimal enum fractions functools hashlib heapq itertools json math numbers operator "
+    "random re statistics string struct sys textwrap typing unicodedata queue"
+).split()
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+# --------------------------------------------------------------------------- kernel helpers
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl({option})")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def umount(target: str) -> None:
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _readable_by_others(path: str) -> bool:
+    """Whether an unprivileged user can reach ``path`` (every ancestor has o+x)."""
+    parts = os.path.abspath(path).split("/")
+    for i in range(2, len(parts) + 1):
+        prefix = "/".join(parts[:i]) or "/"
+        try:
+            if not os.stat(prefix).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- restricted codec
+class Unencodable(Exception):
+    pass
+
+
+_COMPARISON_DUNDERS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__")
+_BASES = (bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset)
+
+
+def _plain_base(value) -> type | None:
+    """The builtin base of a subclass that does not change comparison, else None."""
+    for cls in type(value).__mro__:
+        if cls in _BASES:
+            return cls
+        if any(name in cls.__dict__ for name in _COMPARISON_DUNDERS):
+            return None
+    return None
+
+
+def encode(value, depth: int = 0):
+    """Value -> JSON-able tagged form. Only plain data crosses the boundary."""
+    if depth > 200:
+        raise Unencodable("value nested deeper than 200 levels (or cyclic)")
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int:
+        return value if -(2**53) < value < 2**53 else ["i", hex(value)]
+    if t is float:
+        return value if math.isfinite(value) else ["f", repr(value)]
+    if t is list:
+        return ["l", [encode(v, depth + 1) for v in value]]
+    if t is tuple:
+        return ["t", [encode(v, depth + 1) for v in value]]
+    if t is dict:
+        return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]]
+    if t is set:
+        return ["s", [encode(v, depth + 1) for v in value]]
+    if t is frozenset:
+        return ["z", [encode(v, depth + 1) for v in value]]
+    if t is bytes:
+        return ["b", base64.b64encode(value).decode()]
+    if t is bytearray:
+        return ["y", base64.b64encode(bytes(value)).decode()]
+    if t is complex:
+        return ["c", encode(value.real, depth + 1), encode(value.imag, depth + 1)]
+    base = _plain_base(value)
+    if base is None:
+        raise Unencodable(
+            f"output of type {t.__module__}.{t.__qualname__} cannot leave the sandbox "
+            "(only None/bool/int/float/complex/str/bytes/list/tuple/dict/set/frozenset, "
+            "and subclasses that do not override comparison)"
+        )
+    if base is bool:
+        return bool(value)
+    if base in (list, tuple, set, frozenset, dict):
+        return encode(base(value), depth)
+    return encode(base(value), depth)
+
+
+# --------------------------------------------------------------------------- reward-hack guard
+class RewardHack(Exception):
+    """Raised by the test-side guards; never catchable by the candidate's own code paths."""
+
+
+_TRUTH_DUNDERS = ("__bool__", "__len__")
+
+
+def _solution_class(cls: type) -> bool:
+    if getattr(cls, "__module__", None) == SOLUTION_MODULE:
+        return True
+    for attribute in vars(cls).values():
+        code = getattr(attribute, "__code__", None)
+        if code is not None and code.co_filename == SOLUTION_FILENAME:
+            return True
+    return False
+
+
+def _suspicious(value, dunders: tuple[str, ...], depth: int = 0) -> type | None:
+    """A solution-defined class on ``value`` (or inside it) that overrides one of ``dunders``."""
+    if depth > 50:
+        return None
+    t = type(value)
+    if t in (int, float, str, bool, bytes, type(None), complex):
+        return None
+    if t in (list, tuple, set, frozenset):
+        for item in value:
+            found = _suspicious(item, dunders, depth + 1)
+            if found is not None:
+                return found
+        return None
+    if t is dict:
+        for key, item in value.items():
+            found = _suspicious(key, dunders, depth + 1) or _suspicious(item, dunders, depth + 1)
+            if found is not None:
+                return found
+        return None
+    for cls in t.__mro__[:-1]:
+        if _solution_class(cls) and any(name in cls.__dict__ for name in dunders):
+            return cls
+    return None
+
+
+class _Guard:
+    """Comparisons in test code go through here (the test code's AST is rewritten)."""
+
+    def __init__(self) -> None:
+        self.last: tuple[str, str] | None = None
+
+    def compare(self, left, op: str, right):
+        dunders = _COMPARISON_DUNDERS
+        for value, other in ((left, right), (right, left)):
+            cls = _suspicious(value, dunders)
+            if cls is not None and type(other) is not cls:
+                raise RewardHack(f"a returned {cls.__qualname__} (defined by the solution) overrides comparison")
+        self.last = (left, right) if op in ("==", "!=") else None
+        return _OPS[op](left, right)
+
+    def truth(self, value):
+        cls = _suspicious(value, _TRUTH_DUNDERS + _COMPARISON_DUNDERS)
+        if cls is not None:
+            raise RewardHack(f"a returned {cls.__qualname__} (defined by the solution) overrides truth or comparison")
+        return value
+
+
+_OPS = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_OP_NAMES = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+GUARD_NAME = "__patflow_guard__"
+
+
+class _GuardRewriter(ast.NodeTransformer):
+    def visit_Compare(self, node: ast.Compare):
+        self.generic_visit(node)
+        if len(node.ops) != 1 or type(node.ops[0]) not in _OP_NAMES:
+            return node
+        call = ast.Call(
+            func=ast.Attribute(ast.Name(GUARD_NAME, ast.Load()), "compare", ast.Load()),
+            args=[node.left, ast.Constant(_OP_NAMES[type(node.ops[0])]), node.comparators[0]],
+            keywords=[],
+        )
+        return ast.copy_location(call, node)
+
+    def visit_Assert(self, node: ast.Assert):
+        self.generic_visit(node)
+        node.test = ast.copy_location(
+            ast.Call(
+                func=ast.Attribute(ast.Name(GUARD_NAME, ast.Load()), "truth", ast.Load()),
+                args=[node.test],
+                keywords=[],
+            ),
+            node.test,
+        )
+        return node
+
+
+def compile_test_code(source: str, filename: str):
+    tree = _GuardRewriter().visit(ast.parse(source, filename=filename))
+    return compile(ast.fix_missing_locations(tree), filename, "exec")
+
+
+# --------------------------------------------------------------------------- tamper check
+_WATCHED_MODULES = ("builtins", "math", "operator", "functools", "itertools", "collections", "re", "json")
+
+
+def _snapshot() -> dict[str, dict[str, object]]:
+    return {name: dict(vars(sys.modules[name])) for name in _WATCHED_MODULES if name in sys.modules}
+
+
+def _tampered(snapshot: dict[str, dict[str, object]]) -> str:
+    """What the candidate replaced in builtins or the watched modules ("" if nothing)."""
+    for module_name, saved in snapshot.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            return f"module {module_name} was removed from sys.modules"
+        current = vars(module)
+        is_builtins = module_name == "builtins"
+        for key, value in saved.items():
+            if (key.startswith("_") and not is_builtins) or key == "_":
+                continue
+            if current.get(key, _MISSING) is not value:
+                return f"{module_name}.{key} was replaced"
+        if is_builtins:
+            added = set(current) - set(saved) - {"_"}
+            if added:
+                return f"builtins.{sorted(added)[0]} was added"
+    return ""
+
+
+_MISSING = object()
+
+
+# --------------------------------------------------------------------------- the runner
+def _truncate(text: str, limit: int = DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _safe_repr(value) -> str:
+    try:
+        return _truncate(repr(value), 200)
+    except BaseException as error:  # noqa: BLE001 - a hostile __repr__ must not end the run
+        return f"<unrepresentable {type(value).__name__}: {type(error).__name__}>"
+
+
+def _exception_status(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return "memory_exceeded"
+    return f"error:{type(error).__name__}"
+
+
+def _exception_detail(error: BaseException) -> str:
+    try:
+        return _truncate(f"{type(error).__name__}: {error}")
+    except BaseException:  # noqa: BLE001
+        return type(error).__name__
+
+
+class Runner:
+    """Runs one job inside C2 and emits records."""
+
+    def __init__(self, job: dict, result_fd: int) -> None:
+        self.job = job
+        self.result_fd = result_fd
+        self.nonce = job["nonce"]
+        self._dumps = json.dumps
+        self._write = os.write
+        self._clock = time.perf_counter
+
+    def emit(self, *fields) -> None:
+        line = self._dumps([self.nonce, *fields], allow_nan=False).encode() + b"\n"
+        if len(line) > MAX_RECORD_BYTES:
+            line = self._dumps([self.nonce, *fields[:2], "output_limit", "result record too large", fields[4], None]).encode() + b"\n"
+        _write_all(self.result_fd, line)
+
+    def run(self) -> None:
+        kind = self.job["kind"]
+        if kind == "stdio":
+            self.run_stdio()
+        else:
+            self.run_functional(kind)
+
+    # --- function formats
+    def load(self, namespace: dict) -> tuple[str, str] | None:
+        job = self.job
+        try:
+            if job.get("imports"):
+                exec(compile(job["imports"], "<imports>", "exec"), namespace)  # noqa: S102
+        except BaseException as error:  # noqa: BLE001
+            return _exception_status(error), "in imports: " + _exception_detail(error)
+        try:
+            code = compile(job["program"], SOLUTION_FILENAME, "exec")
+        except (SyntaxError, ValueError) as error:
+            return "syntax_error", _exception_detail(error)
+        except MemoryError as error:
+            return "memory_exceeded", _exception_detail(error)
+        try:
+            exec(code, namespace)  # noqa: S102
+        except BaseException as error:  # noqa: BLE001
+            return _exception_status(error), "while loading the program: " + _exception_detail(error)
+        if job.get("setup_code"):
+            try:
+                exec(compile(job["setup_code"], "<setup>", "exec"), namespace)  # noqa: S102
+            except BaseException as error:  # noqa: BLE001
+                return _exception_status(error), "in setup code: " + _exception_detail(error)
+        return None
+
+    def run_functional(self, kind: str) -> None:
+        job = self.job
+        snapshot = _snapshot()
+        namespace = {"__name__": SOLUTION_MODULE, "__builtins__": builtins}
+        start = self._clock()
+        failure = self.load(namespace)
+        tampered = _tampered(snapshot)
+        if failure is None and tampered:
+            failure = ("failed", "reward hack: " + tampered)
+        if failure is not None:
+            self.emit("F", failure[0], failure[1], (self._clock() - start) * 1000)
+            return
+        self.emit("L", (self._clock() - start) * 1000)
+        guard = _Guard()
+        test_namespace = dict(namespace)
+        test_namespace["__builtins__"] = builtins
+        test_namespace[GUARD_NAME] = guard
+        if kind == "check_function":
+            self.run_check(namespace, test_namespace, guard, snapshot)
+        elif kind == "asserts":
+            self.run_asserts(test_namespace, guard, snapshot)
+        else:
+            self.run_calls(namespace, snapshot)
+
+    def finish_test(self, index: int, status: str, detail: str, started: float, snapshot, output=None) -> None:
+        duration_ms = (self._clock() - started) * 1000
+        if status == "passed":
+            tampered = _tampered(snapshot)
+            if tampered:
+                status, detail = "failed", "reward hack: " + tampered
+        self.emit("T", index, status, detail, duration_ms, output)
+
+    def _judge(self, guard: _Guard, code, namespace: dict) -> tuple[str, str]:
+        guard.last = None
+        try:
+            exec(code, namespace)  # noqa: S102
+        except AssertionError as error:
+            detail = _exception_detail(error) if str(error) else "assertion failed"
+            if guard.last is not None:
+                got, expected = guard.last
+                detail = f"expected {_safe_repr(expected)}, got {_safe_repr(got)}"
+            return "failed", detail
+        except RewardHack as error:
+            return "failed", "reward hack: " + str(error)
+        except BaseException as error:  # noqa: BLE001 - every outcome is a verdict
+            return _exception_status(error), _exception_detail(error)
+        return "passed", ""
+
+    def run_check(self, namespace: dict, test_namespace: dict, guard: _Guard, snapshot) -> None:
+        job = self.job
+        started = self._clock()
+        try:
+            code = compile_test_code(job["test_code"], "<test>")
+        except SyntaxError as error:
+            self.finish_test(0, "error:SyntaxError", "in test code: " + _exception_detail(error), started, snapshot)
+            return
+        entry = job["entry_point"]
+        if entry not in namespace:
+            self.finish_test(0, "error:NameError", f"the program defines no {entry!r}", started, snapshot)
+            return
+        test_namespace["__patflow_candidate__"] = namespace[entry]
+        call = compile("check(__patflow_candidate__)", "<check>", "exec")
+        try:
+            exec(code, test_namespace)  # noqa: S102
+        except BaseException as error:  # noqa: BLE001
+            self.finish_test(0, _exception_status(error), "in test code: " + _exception_detail(error), started, snapshot)
+            return
+        status, detail = self._judge(guard, call, test_namespace)
+        self.finish_test(0, status, detail, started, snapshot)
+
+    def run_asserts(self, test_namespace: dict, guard: _Guard, snapshot) -> None:
+        for index in range(self.job["start"], len(self.job["asserts"])):
+            started = self._clock()
+            try:
+                code = compile_test_code(self.job["asserts"][index], f"<test {index}>")
+            except SyntaxError as error:
+                self.finish_test(index, "error:SyntaxError", "in test code: " + _exception_detail(error), started, snapshot)
+                continue
+            status, detail = self._judge(guard, code, test_namespace)
+            self.finish_test(index, status, detail, started, snapshot)
+
+    def run_calls(self, namespace: dict, snapshot) -> None:
+        job = self.job
+        entry = job["entry_point"]
+        inputs = job["inputs"]
+        function = namespace.get(entry)
+        for index in range(job["start"], len(inputs)):
+            started = self._clock()
+            if function is None or not callable(function):
+                self.finish_test(index, "error:NameError", f"the program defines no function {entry!r}", started, snapshot)
+                continue
+            try:
+                args = pickle.loads(inputs[index])  # a fresh copy per call: solutions mutate inputs
+                result = function(*args)
+            except BaseException as error:  # noqa: BLE001
+                self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
+                continue
+            try:
+                encoded = encode(result)
+            except Unencodable as error:
+                self.finish_test(index, "error:UnencodableOutput", _truncate(str(error)), started, snapshot)
+                continue
+            except BaseException as error:  # noqa: BLE001
+                self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
+                continue
+            self.finish_test(index, "passed", "", started, snapshot, encoded)
+
+    # --- stdin/stdout programs
+    def run_stdio(self) -> None:
+        """Each case: fresh globals, stdin a file on fd 0, stdout a file on fd 1."""
+        job = self.job
+        started = self._clock()
+        try:
+            code = compile(job["program"], SOLUTION_FILENAME, "exec")
+        except (SyntaxError, ValueError) as error:
+            self.emit("F", "syntax_error", _exception_detail(error), (self._clock() - started) * 1000)
+            return
+        self.emit("L", (self._clock() - started) * 1000)
+        snapshot = _snapshot()
+        saved_stdout_fd = os.dup(1)
+        limit = job["output_bytes"]
+        for index in range(job["start"], len(job["stdins"])):
+            started = self._clock()
+            stdin_path, stdout_path = f".stdin{index}", f".stdout{index}"
+            status, detail, output = "passed", "", None
+            try:
+                with open(stdin_path, "w", encoding="utf-8") as handle:
+                    handle.write(job["stdins"][index])
+                stdin_fd = os.open(stdin_path, os.O_RDONLY)
+                os.dup2(stdin_fd, 0)
+                os.close(stdin_fd)
+                stdout_fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(stdout_fd, 1)
+                os.close(stdout_fd)
+                sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            except BaseException as error:  # noqa: BLE001
+                self.finish_test(index, "error:SandboxIO", _exception_detail(error), started, snapshot)
+                continue
+            try:
+                exec(code, {"__name__": "__main__", "__builtins__": builtins})  # noqa: S102
+            except SystemExit as error:
+                if error.code not in (None, 0):
+                    status, detail = "error:SystemExit", f"exit code {error.code!r}"
+            except BaseException as error:  # noqa: BLE001
+                status, detail = _exception_status(error), _exception_detail(error)
+            try:
+                sys.stdout.flush()
+            except BaseException as error:  # noqa: BLE001
+                if status == "passed":
+                    status, detail = _exception_status(error), _exception_detail(error)
+            try:
+                os.dup2(saved_stdout_fd, 1)
+                sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+                size = os.path.getsize(stdout_path)
+                if size > limit:
+                    status, detail = "output_limit", f"more than {limit} bytes on stdout ({size})"
+                elif status == "passed":
+                    with open(stdout_path, "rb") as handle:
+                        output = handle.read().decode("utf-8", errors="replace")
+                os.unlink(stdout_path)
+                os.unlink(stdin_path)
+            except BaseException as error:  # noqa: BLE001
+                if status == "passed":
+                    status, detail = "error:SandboxIO", _exception_detail(error)
+            self.finish_test(index, status, detail, started, snapshot, output)
+
+
+# --------------------------------------------------------------------------- isolation
+def _setup_mounts(tmpfs_mb: int) -> str:
+    """Inside fresh mount + pid namespaces (as root): private mounts; returns the work dir."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    hidden_roots = []
+    home = "/root"
+    # The interpreter may live under root's home (pyenv); keep it visible, hide the rest.
+    for path in {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}:
+        if path.startswith(home + "/"):
+            hidden_roots.append(home + "/" + path[len(home) + 1 :].split("/")[0])
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+    if os.path.isdir("/dev/shm"):
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
+    if os.path.isdir(home):
+        keep = sorted(set(hidden_roots))
+        holds = []
+        for i, path in enumerate(keep):
+            hold = f"/tmp/.hold{i}"
+            os.mkdir(hold)
+            mount(path, hold, None, MS_BIND | MS_REC)
+            holds.append((hold, path))
+        mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        for hold, path in holds:
+            os.mkdir(path)
+            mount(hold, path, None, MS_BIND | MS_REC)
+            umount(hold)
+            os.rmdir(hold)
+    work = "/tmp/work"
+    os.mkdir(work, 0o700)
+    return work
+
+
+def _apply_rlimits(limits: dict) -> None:
+    def set_limit(kind: int, value: int) -> None:
+        resource.setrlimit(kind, (value, value))
+
+    set_limit(resource.RLIMIT_CORE, 0)
+    set_limit(resource.RLIMIT_CPU, max(1, int(math.ceil(limits["cpu_s"]))))
+    set_limit(resource.RLIMIT_FSIZE, limits["file_size_mb"] * 1024 * 1024)
+    set_limit(resource.RLIMIT_NOFILE, max(limits["open_files"], 16))
+    set_limit(resource.RLIMIT_NPROC, limits["max_processes"])
+    set_limit(resource.RLIMIT_AS, limits["memory_mb"] * 1024 * 1024)
+
+
+def _drop_privileges(uid: int, work: str) -> None:
+    os.chown(work, uid, uid)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:  # pragma: no cover - would mean the drop did not happen
+        raise RuntimeError("privilege drop failed: setuid(0) succeeded")
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise RuntimeError("privilege drop failed: still uid 0")
+
+
+def _c2(job: dict, result_fd: int, out_fd: int, namespaced: bool, keeper_pid: int) -> None:
+    """The sandboxed process. Never returns."""
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if not namespaced and os.getppid() != keeper_pid:
+            os._exit(70)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        limits = job["limits"]
+        if namespaced:
+            work = _setup_mounts(max(16, limits["file_size_mb"] * 4))
+        else:
+            work = job["work_dir"]
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        keep = sorted({0, 1, 2, result_fd})
+        for low, high in zip(keep, keep[1:] + [65536]):
+            os.closerange(low + 1, high)
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"})
+        os.chdir(work)
+        if os.getuid() == 0 and job["drop_uid"]:
+            _drop_privileges(SANDBOX_UID_BASE + keeper_pid % SANDBOX_UID_SPAN, work)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _apply_rlimits(limits)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
+    except BaseException as error:  # noqa: BLE001
+        try:
+            line = json.dumps([job["nonce"], "E", f"sandbox set-up failed: {type(error).__name__}: {error}"])
+            _write_all(result_fd, line.encode() + b"\n")
+        finally:
+            os._exit(71)
+    gc.collect()
+    try:
+        Runner(job, result_fd).run()
+    except BaseException:  # noqa: BLE001 - the parent reports what was not reported
+        pass
+    os._exit(0)
+
+
+def _kill_descendants() -> None:
+    """C1 without namespaces: as a subreaper, kill and reap whatever C2 left behind."""
+    for _ in range(50):
+        children = _children_of(os.getpid())
+        if not children:
+            break
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for _pid in children:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+
+
+def _children_of(pid: int) -> list[int]:
+    result: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                result.extend(int(x) for x in handle.read().split())
+    except OSError:
+        pass
+    return result
+
+
+def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
+    """C1: read the job, enter the namespaces, fork C2, wait, exit with its status."""
+    os.lseek(payload_fd, 0, os.SEEK_SET)
+    chunks = []
+    while True:
+        chunk = os.read(payload_fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(payload_fd)
+    job = pickle.loads(b"".join(chunks))  # from the trusted parent
+    job["drop_uid"] = config.get("drop_uid", True)
+    namespaced = False
+    if config.get("namespaces", True):
+        try:
+            unshare(CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+            namespaced = True
+        except OSError:
+            namespaced = False
+    work_dir = None
+    if not namespaced:
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        import tempfile
+
+        work_dir = tempfile.mkdtemp(prefix="patflow-sandbox-")
+        job["work_dir"] = work_dir
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        _c2(job, result_fd, out_fd, namespaced, me)
+    os.close(result_fd)
+    os.close(out_fd)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if not namespaced:
+        _kill_descendants()
+        if work_dir:
+            import shutil
+
+            shutil.rmtree(work_dir, ignore_errors=True)
+    if os.WIFSIGNALED(status):
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 99)
+
+
+# --------------------------------------------------------------------------- entry points
+def _preimport() -> None:
+    import importlib
+
+    for name in PREIMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _probe_config() -> dict:
+    """Which layers this machine allows, tried in a throwaway child."""
+    report: dict[str, str] = {}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        result: dict[str, str] = {}
+        try:
+            unshare(CLONE_NEWNET)
+            result["network namespace"] = "active"
+        except OSError as error:
+            result["network namespace"] = f"unavailable: {error}"
+        try:
+            unshare(CLONE_NEWPID | CLONE_NEWNS)
+            result["pid namespace"] = "active"
+            result["mount namespace"] = "active"
+        except OSError as error:
+            result["pid namespace"] = f"unavailable: {error}"
+            result["mount namespace"] = f"unavailable: {error}"
+        _write_all(write_end, json.dumps(result).encode())
+        os._exit(0)
+    os.close(write_end)
+    data = b""
+    while chunk := os.read(read_end, 65536):
+        data += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    report.update(json.loads(data or b"{}"))
+    return report
+
+
+def probe() -> dict[str, str]:
+    report = _probe_config()
+    report["rlimits"] = "active"
+    if os.getuid() == 0:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            try:
+                os.setgroups([])
+                os.setresgid(SANDBOX_UID_BASE, SANDBOX_UID_BASE, SANDBOX_UID_BASE)
+                os.setresuid(SANDBOX_UID_BASE, SANDBOX_UID_BASE, SANDBOX_UID_BASE)
+                try:
+                    os.setuid(0)
+                    message = "unavailable: setuid(0) still works after the drop"
+                except PermissionError:
+                    message = f"active (runs as uid {SANDBOX_UID_BASE}+)"
+            except OSError as error:
+                message = f"unavailable: {error}"
+            _write_all(write_end, message.encode())
+            os._exit(0)
+        os.close(write_end)
+        data = b""
+        while chunk := os.read(read_end, 65536):
+            data += chunk
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        report["privilege drop"] = data.decode() or "unavailable: probe failed"
+    else:
+        report["privilege drop"] = "unavailable: not running as root (already unprivileged)"
+    return report
+
+
+def serve(master_fd: int, config: dict) -> None:
+    """The warm fork server: one keeper per job, reaped here, status sent to the parent."""
+    import selectors
+
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    # Orphans of jobs that ran without a pid namespace come here, and are killed below.
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _preimport()
+    gc.collect()
+    gc.freeze()  # children share the server's pages instead of copying them on the first GC
+    master = socket.socket(fileno=master_fd)
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(master, selectors.EVENT_READ, "master")
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    jobs: dict[int, socket.socket] = {}  # keeper pid -> control socket
+    by_socket: dict[int, int] = {}
+
+    def finish(pid: int, status: int) -> None:
+        control = jobs.pop(pid, None)
+        if control is None:
+            return
+        by_socket.pop(control.fileno(), None)
+        try:
+            selector.unregister(control)
+        except (KeyError, ValueError):
+            pass
+        try:
+            control.sendall(f"S{status}\n".encode())
+        except OSError:
+            pass
+        control.close()
+
+    def kill(pid: int) -> None:
+        if pid in jobs:
+            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    target()
+                except OSError:
+                    pass
+
+    while True:
+        for key, _ in selector.select():
+            if key.data == "wake":
+                try:
+                    while os.read(wake_read, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+                while True:
+                    try:
+                        pid, status = os.waitpid(-1, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if pid == 0:
+                        break
+                    finish(pid, status)
+                for orphan in _children_of(os.getpid()):
+                    if orphan not in jobs:
+                        try:
+                            os.kill(orphan, signal.SIGKILL)
+                        except OSError:
+                            pass
+            elif key.data == "master":
+                try:
+                    message, fds, _flags, _addr = socket.recv_fds(master, 64, 8)
+                except OSError:
+                    message, fds = b"", []
+                if not message:
+                    for pid in list(jobs):
+                        kill(pid)
+                    os._exit(0)
+                if len(fds) != 4:
+                    for fd in fds:
+                        os.close(fd)
+                    continue
+                control_fd, payload_fd, result_fd, out_fd = fds
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        signal.set_wakeup_fd(-1)
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        os.setsid()
+                        keep = sorted({payload_fd, result_fd, out_fd})
+                        for low, high in zip([2] + keep, keep + [65536]):
+                            os.closerange(low + 1, high)
+                        keeper(payload_fd, result_fd, out_fd, config)
+                    finally:
+                        os._exit(98)
+                for fd in (payload_fd, result_fd, out_fd):
+                    os.close(fd)
+                control = socket.socket(fileno=control_fd)
+                jobs[pid] = control
+                by_socket[control.fileno()] = pid
+                try:
+                    control.sendall(f"P{pid}\n".encode())
+                except OSError:
+                    pass
+                selector.register(control, selectors.EVENT_READ, "control")
+            else:
+                control = key.fileobj
+                pid = by_socket.get(control.fileno())
+                try:
+                    data = control.recv(64)
+                except OSError:
+                    data = b""
+                if pid is not None:
+                    kill(pid)  # a kill request, or the parent went away
+                if not data:
+                    try:
+                        selector.unregister(control)
+                    except (KeyError, ValueError):
+                        pass
+
+
+def main(argv: list[str]) -> None:
+    mode = argv[1]
+    if mode == "server":
+        serve(int(argv[2]), json.loads(argv[3]))
+    elif mode == "spawn":
+        if os.getsid(0) != os.getpid():
+            os.setsid()
+        keeper(int(argv[2]), int(argv[3]), int(argv[4]), json.loads(argv[5]))
+    elif mode == "probe":
+        print(json.dumps(probe()))
+    else:  # pragma: no cover
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

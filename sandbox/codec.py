@@ -1,0 +1,136 @@
+"""Parent side of the restricted output encoding, and the comparisons that decide CallTests.
+
+The child encodes a returned value as plain JSON with tags (``sandbox/_child.py: encode``):
+``["l", [...]]`` list, ``["t", ...]`` tuple, ``["s", ...]`` set, ``["z", ...]`` frozenset,
+``["d", [[k, v], ...]]`` dict, ``["b", base64]`` bytes, ``["y", base64]`` bytearray,
+``["c", re, im]`` complex, ``["i", hex]`` big int, ``["f", "nan"|"inf"|"-inf"]`` float;
+None/bool/int/float/str stand for themselves. ``decode`` accepts nothing else: nothing the
+child sends is ever unpickled or evaluated.
+
+Comparison modes are data (``CallTests.comparison``), never benchmark names:
+- ``equal``: ``got == expected``; otherwise, when ``atol > 0`` or the expected value is a
+  float (or a list/tuple of floats, where the tolerance defaults to 1e-6), numbers are
+  compared as ``|got - expected| <= atol + 1e-7 * |expected|`` (NaN equals NaN), recursively
+  through lists, tuples and dict values of the same shape.
+- ``polynomial_root``: ``got`` is a number x with ``|sum(c * x**i)| <= atol`` (1e-6 if 0)
+  for the coefficients ``args[0]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+MAX_DEPTH = 250
+DEFAULT_FLOAT_ATOL = 1e-6
+RELATIVE_TOLERANCE = 1e-7
+
+
+class MalformedOutput(ValueError):
+    pass
+
+
+def decode(data: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise MalformedOutput("nested too deeply")
+    kind = type(data)
+    if data is None or kind in (bool, int, float, str):
+        return data
+    if kind is not list or not data or type(data[0]) is not str:
+        raise MalformedOutput(f"unexpected {kind.__name__}")
+    tag = data[0]
+    try:
+        if tag in ("l", "t", "s", "z") and len(data) == 2 and type(data[1]) is list:
+            items = [decode(item, depth + 1) for item in data[1]]
+            return {"l": list, "t": tuple, "s": set, "z": frozenset}[tag](items)
+        if tag == "d" and len(data) == 2 and type(data[1]) is list:
+            result = {}
+            for pair in data[1]:
+                if type(pair) is not list or len(pair) != 2:
+                    raise MalformedOutput("bad dict item")
+                result[decode(pair[0], depth + 1)] = decode(pair[1], depth + 1)
+            return result
+        if tag in ("b", "y") and len(data) == 2 and type(data[1]) is str:
+            raw = base64.b64decode(data[1], validate=True)
+            return raw if tag == "b" else bytearray(raw)
+        if tag == "c" and len(data) == 3:
+            real, imag = decode(data[1], depth + 1), decode(data[2], depth + 1)
+            if type(real) not in (int, float) or type(imag) not in (int, float):
+                raise MalformedOutput("bad complex")
+            return complex(real, imag)
+        if tag == "i" and len(data) == 2 and type(data[1]) is str:
+            return int(data[1], 16)
+        if tag == "f" and len(data) == 2 and data[1] in ("nan", "inf", "-inf"):
+            return float(data[1])
+    except (TypeError, ValueError) as error:  # unhashable set items, bad base64, bad hex
+        raise MalformedOutput(str(error)) from error
+    raise MalformedOutput(f"unknown tag {tag!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float, bool)
+
+
+def _is_floats(value: Any) -> bool:
+    if type(value) is float:
+        return True
+    return type(value) in (list, tuple) and bool(value) and all(type(v) is float for v in value)
+
+
+def _close(got: Any, expected: Any, atol: float) -> bool:
+    if _is_number(got) and _is_number(expected):
+        if type(got) is float and type(expected) is float and math.isnan(got) and math.isnan(expected):
+            return True
+        if math.isinf(expected) or math.isinf(got):
+            return got == expected
+        return abs(got - expected) <= atol + RELATIVE_TOLERANCE * abs(expected)
+    if type(got) in (list, tuple) and type(expected) in (list, tuple):
+        if type(got) is not type(expected) or len(got) != len(expected):
+            return False
+        return all(_close(g, e, atol) for g, e in zip(got, expected))
+    if type(got) is dict and type(expected) is dict:
+        if got.keys() != expected.keys():
+            return False
+        return all(_close(got[k], expected[k], atol) for k in expected)
+    return got == expected
+
+
+def outputs_equal(got: Any, expected: Any, atol: float = 0.0) -> bool:
+    try:
+        if got == expected:
+            return True
+    except Exception:  # noqa: BLE001 - decoded values are plain data, but stay total
+        return False
+    tolerance = atol if atol > 0 else (DEFAULT_FLOAT_ATOL if _is_floats(expected) else 0.0)
+    if tolerance <= 0:
+        return False
+    return _close(got, expected, tolerance)
+
+
+def polynomial_root_ok(got: Any, args: tuple, atol: float) -> bool:
+    if not _is_number(got) or not args:
+        return False
+    tolerance = atol if atol > 0 else DEFAULT_FLOAT_ATOL
+    try:
+        value = sum(c * got**i for i, c in enumerate(args[0]))
+        return abs(value) <= tolerance
+    except (TypeError, OverflowError, ValueError):
+        return False
+
+
+def compare(got: Any, expected: Any, args: tuple, comparison: str, atol: float) -> bool:
+    if comparison == "polynomial_root":
+        return polynomial_root_ok(got, args, atol)
+    if comparison == "equal":
+        return outputs_equal(got, expected, atol)
+    raise ValueError(f"unknown comparison mode {comparison!r} (expected 'equal' or 'polynomial_root')")
+
+
+def normalise_stdout(text: str) -> list[str]:
+    """Lines with surrounding whitespace removed, without leading/trailing blank lines."""
+    return [line.strip() for line in text.strip().splitlines()]
+
+
+def stdout_matches(got: str, expected: str) -> bool:
+    return normalise_stdout(got) == normalise_stdout(expected)

@@ -1,0 +1,587 @@
+"""``execute``: run a candidate program against one test spec in an isolated child process.
+
+Parent side. Safe to call from many threads of one process and from several processes: each
+call owns its pipes; the only shared object is the per-process fork server, guarded by a lock
+and restarted after ``fork()`` or if it died. The parent owns the clock: per-test wall-time
+deadlines run here, and on a deadline, an output flood or any other exit path the child's
+whole tree is killed (the pid namespace's init, its process group, and — without namespaces —
+every descendant psutil can find).
+
+What decides a verdict:
+- check_function / asserts: the child's per-test records on the result pipe (each line starts
+  with a per-run nonce). ``sys.exit(0)``, ``os._exit(0)`` or the process killing itself leave a
+  test without a record, which is ``no_result`` or ``crashed``, never ``passed``.
+- call / stdio: the child reports outputs only; the parent compares them with expected values
+  the child never saw (``sandbox/codec.py``).
+
+Statuses are those of ``sandbox/types.py``; a per-sample status is the first non-passing test's.
+After a test ends the run (timeout, crash, output flood) the remaining tests are ``no_result``,
+except in outputs mode (``CallTests(expected=None)``) where the run resumes after it so that
+every input gets its own outcome.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pickle
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sandbox import codec
+from sandbox.types import (
+    CRASHED,
+    FAILED,
+    MEMORY_EXCEEDED,
+    NO_RESULT,
+    NO_TESTS,
+    OUTPUT_LIMIT,
+    PASSED,
+    TIMEOUT,
+    AssertTests,
+    CallTests,
+    CheckFunctionTests,
+    ExecutionRequest,
+    ExecutionResult,
+    Limits,
+    StdioTests,
+    TestVerdict,
+)
+
+CHILD_SCRIPT = Path(__file__).with_name("_child.py")
+DETAIL_CHARS = 500
+EXIT_GRACE_S = 2.0  # after the last record, time the child gets to exit on its own
+KILL_WAIT_S = 5.0
+LOAD_FLOOR_S = 2.0  # the program's module-level code gets at least this long
+STDERR_KEEP_BYTES = 4096
+SETUP_FAILED_EXIT = 71
+
+
+def _mode() -> str:
+    return os.environ.get("PATFLOW_SANDBOX_MODE", "fork")
+
+
+def _config() -> dict:
+    return {
+        "namespaces": os.environ.get("PATFLOW_SANDBOX_NAMESPACES", "1") != "0",
+        "drop_uid": True,
+    }
+
+
+def _child_env() -> dict[str, str]:
+    """Built from scratch: nothing of the parent's environment (API keys) reaches a child."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+
+
+def _truncate(text: str, limit: int = DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- launchers
+class _ForkServer:
+    """One warm interpreter per parent process that forks a keeper per execution."""
+
+    def __init__(self) -> None:
+        parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", str(CHILD_SCRIPT), "server", str(server_end.fileno()), json.dumps(_config())],
+                pass_fds=[server_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=_child_env(),
+                cwd="/",
+                start_new_session=True,
+            )
+        finally:
+            server_end.close()
+        self.socket = parent_end
+        self.owner_pid = os.getpid()
+        self.send_lock = threading.Lock()
+
+    def alive(self) -> bool:
+        return self.owner_pid == os.getpid() and self.process.poll() is None
+
+    def submit(self, payload_fd: int, result_w: int, out_w: int) -> socket.socket:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with self.send_lock:
+                socket.send_fds(self.socket, [b"J"], [theirs.fileno(), payload_fd, result_w, out_w])
+        finally:
+            theirs.close()
+        return mine
+
+    def close(self) -> None:
+        if self.owner_pid != os.getpid():
+            return
+        self.socket.close()  # the server kills its jobs and exits on EOF
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_server: _ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def _fork_server() -> _ForkServer | None:
+    global _server
+    with _server_lock:
+        if _server is not None and _server.alive():
+            return _server
+        if _server is not None and _server.owner_pid == os.getpid():
+            _server.close()
+        try:
+            _server = _ForkServer()
+        except OSError:
+            _server = None
+        return _server
+
+
+@atexit.register
+def _shutdown_server() -> None:
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.close()
+            _server = None
+
+
+def fork_server_status() -> str:
+    if _mode() != "fork":
+        return "unavailable: PATFLOW_SANDBOX_MODE is not 'fork' (spawning a fresh interpreter per run)"
+    server = _fork_server()
+    if server is None:
+        return "unavailable: the server process could not be started (spawning per run)"
+    return f"active (pid {server.process.pid})"
+
+
+class _Launch:
+    """One running child: a keeper process, killable, with an exit status to wait for."""
+
+    def __init__(self, payload_fd: int, result_w: int, out_w: int) -> None:
+        self.control: socket.socket | None = None
+        self.popen: subprocess.Popen | None = None
+        self.pidfd: int | None = None
+        self.pid: int | None = None
+        self.exit_status: int | None = None  # keeper exit code; >128 means signal - 128
+        self._control_buffer = b""
+        server = _fork_server() if _mode() == "fork" else None
+        if server is not None:
+            try:
+                self.control = server.submit(payload_fd, result_w, out_w)
+                return
+            except OSError:
+                self.control = None
+        self.popen = subprocess.Popen(
+            [sys.executable, "-I", str(CHILD_SCRIPT), "spawn", str(payload_fd), str(result_w), str(out_w), json.dumps(_config())],
+            pass_fds=[payload_fd, result_w, out_w],
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=out_w,
+            env=_child_env(),
+            cwd="/",
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+        self.pidfd = os.pidfd_open(self.pid)
+
+    def fileno(self) -> int:
+        return self.control.fileno() if self.control is not None else self.pidfd
+
+    def on_readable(self) -> None:
+        if self.control is not None:
+            try:
+                data = self.control.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                if self.exit_status is None:
+                    self.exit_status = -1  # server gone
+                return
+            self._control_buffer += data
+            while b"\n" in self._control_buffer:
+                line, self._control_buffer = self._control_buffer.split(b"\n", 1)
+                if line.startswith(b"P"):
+                    self.pid = int(line[1:])
+                elif line.startswith(b"S"):
+                    self.exit_status = _keeper_code(int(line[1:]))
+        else:
+            self.popen.wait()
+            self.exit_status = self.popen.returncode
+
+    def kill(self) -> None:
+        if self.exit_status is not None:
+            return
+        if self.control is not None:
+            try:
+                self.control.sendall(b"K")
+                return
+            except OSError:
+                pass
+        if self.pid is None:
+            return
+        if self.popen is not None and self.popen.poll() is not None:
+            return
+        try:
+            victims = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            victims = []
+        for kill in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                kill()
+            except OSError:
+                pass
+        for victim in victims:
+            try:
+                victim.kill()
+            except psutil.Error:
+                pass
+
+    def wait(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.exit_status is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            ready, _, _ = select.select([self], [], [], remaining)
+            if ready:
+                self.on_readable()
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        if self.popen is not None and self.popen.returncode is None:
+            try:
+                self.popen.wait(timeout=KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _keeper_code(wait_status: int) -> int:
+    if os.WIFEXITED(wait_status):
+        return os.WEXITSTATUS(wait_status)
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return -1
+
+
+# --------------------------------------------------------------------------- one child run
+@dataclass
+class _RunState:
+    first: int
+    total: int
+    verdicts: dict[int, TestVerdict] = field(default_factory=dict)
+    outputs: dict[int, Any] = field(default_factory=dict)
+    load_failure: tuple[str, str] | None = None
+    setup_error: str | None = None
+    loaded: bool = False
+    next_index: int = 0
+    stop_reason: str | None = None  # timeout | output_limit
+    stderr_head: bytes = b""
+    output_bytes: int = 0
+    exit_status: int | None = None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits) -> _RunState:
+    total = len(time_limits_s)
+    state = _RunState(first=first, total=total, next_index=first)
+    nonce = secrets.token_hex(16)
+    payload = pickle.dumps({**job, "nonce": nonce, "start": first}, protocol=pickle.HIGHEST_PROTOCOL)
+    payload_fd = os.memfd_create("patflow-job", os.MFD_CLOEXEC)
+    result_r, result_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    launch = None
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(payload_fd, view) :]
+        try:
+            launch = _Launch(payload_fd, result_w, out_w)
+        finally:
+            for fd in (payload_fd, result_w, out_w):
+                os.close(fd)
+        _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits)
+    finally:
+        if launch is not None:
+            launch.close()
+        os.close(result_r)
+        os.close(out_r)
+    return state
+
+
+def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: int, time_limits_s, limits: Limits) -> None:
+    prefix = json.dumps(nonce).encode()
+    buffer = b""
+    watched = [result_r, out_r, launch]
+    first_limit = time_limits_s[state.first] if state.first < state.total else limits.timeout_s
+    deadline = time.monotonic() + max(first_limit, limits.timeout_s, LOAD_FLOOR_S)
+
+    def handle(line: bytes) -> None:
+        if not line.startswith(b"[" + prefix + b","):
+            return  # not ours: forged or garbage
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return
+        _apply_record(record, state, time_limits_s, limits)
+
+    def set_deadline() -> None:
+        nonlocal deadline
+        now = time.monotonic()
+        if state.load_failure is not None or state.setup_error is not None or state.next_index >= state.total:
+            deadline = now + EXIT_GRACE_S
+        elif state.loaded:
+            deadline = now + time_limits_s[state.next_index]
+
+    while launch.exit_status is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if state.load_failure is None and state.setup_error is None and state.next_index < state.total:
+                state.stop_reason = "timeout"
+            launch.kill()
+            break
+        ready, _, _ = select.select(watched, [], [], remaining)
+        for source in ready:
+            if source is result_r:
+                data = os.read(result_r, 1 << 20)
+                if not data:
+                    watched.remove(result_r)
+                    continue
+                buffer += data
+                if b"\n" in buffer:
+                    *lines, buffer = buffer.split(b"\n")
+                    before = (state.loaded, state.next_index, state.load_failure, state.setup_error)
+                    for line in lines:
+                        handle(line)
+                    if (state.loaded, state.next_index, state.load_failure, state.setup_error) != before:
+                        set_deadline()
+                if len(buffer) > 64 * 1024 * 1024:
+                    buffer = b""  # a record that never ends is not a record
+            elif source is out_r:
+                data = os.read(out_r, 1 << 16)
+                if not data:
+                    watched.remove(out_r)
+                    continue
+                state.output_bytes += len(data)
+                if len(state.stderr_head) < STDERR_KEEP_BYTES:
+                    state.stderr_head += data[: STDERR_KEEP_BYTES - len(state.stderr_head)]
+                if state.output_bytes > limits.output_bytes and state.next_index < state.total:
+                    state.stop_reason = "output_limit"
+                    launch.kill()
+                    deadline = time.monotonic()
+            else:
+                launch.on_readable()
+    launch.wait(KILL_WAIT_S)
+    if launch.exit_status is None:
+        launch.kill()
+        launch.wait(KILL_WAIT_S)
+    # Everything C2 wrote before it died is already in the pipe; take it without waiting.
+    os.set_blocking(result_r, False)
+    try:
+        while data := os.read(result_r, 1 << 20):
+            buffer += data
+    except BlockingIOError:
+        pass
+    for line in buffer.split(b"\n"):
+        handle(line)
+    state.exit_status = launch.exit_status
+
+
+def _apply_record(record: list, state: _RunState, time_limits_s, limits: Limits) -> None:
+    if len(record) < 2:
+        return
+    kind = record[1]
+    if kind == "L" and not state.loaded:
+        state.loaded = True
+    elif kind == "F" and len(record) == 5 and not state.loaded:
+        state.load_failure = (str(record[2]), _truncate(str(record[3])))
+    elif kind == "E" and len(record) == 3:
+        state.setup_error = _truncate(str(record[2]))
+    elif kind == "T" and len(record) == 7 and state.loaded:
+        _, _, index, status, detail, duration_ms, output = record
+        if index != state.next_index or type(status) is not str:
+            return  # out of order: not something the runner wrote
+        duration = float(duration_ms) if type(duration_ms) in (int, float) else 0.0
+        verdict = TestVerdict(index=index, status=status, detail=_truncate(str(detail)), duration_ms=duration)
+        if status == PASSED and output is not None:
+            try:
+                state.outputs[index] = codec.decode(output)
+            except codec.MalformedOutput as error:
+                verdict = TestVerdict(index, NO_RESULT, f"malformed output record: {error}", duration)
+        state.verdicts[index] = verdict
+        state.next_index = index + 1
+
+
+def _unreported_verdict(state: _RunState, index: int, time_limits_s, limits: Limits) -> TestVerdict:
+    """The test the child was on when the run ended without its record."""
+    exit_status = state.exit_status
+    head = state.stderr_head.decode("utf-8", errors="replace")
+    if state.stop_reason == "timeout":
+        if not state.loaded:
+            return TestVerdict(index, TIMEOUT, "the program did not finish loading in time")
+        return TestVerdict(index, TIMEOUT, f"no result within {time_limits_s[index]:.3g} s", time_limits_s[index] * 1000)
+    if state.stop_reason == "output_limit":
+        return TestVerdict(index, OUTPUT_LIMIT, f"more than {limits.output_bytes} bytes on stdout/stderr")
+    if exit_status is not None and exit_status > 128:
+        number = exit_status - 128
+        if number == signal.SIGXCPU:
+            return TestVerdict(index, TIMEOUT, "CPU time limit exceeded")
+        if "MemoryError" in head or "Cannot allocate memory" in head or "out of memory" in head:
+            return TestVerdict(index, MEMORY_EXCEEDED, f"killed by {_signal_name(number)} while out of memory")
+        return TestVerdict(index, CRASHED, f"killed by {_signal_name(number)}")
+    if exit_status == -1 or exit_status is None:
+        return TestVerdict(index, CRASHED, "the sandbox lost track of the child")
+    return TestVerdict(index, NO_RESULT, f"the program exited (code {exit_status}) before the test reported")
+
+
+# --------------------------------------------------------------------------- public entry
+def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
+    tests = request.tests
+    limits = request.limits
+    job: dict[str, Any] = {"program": request.program, "output_bytes": limits.output_bytes}
+    if isinstance(tests, CheckFunctionTests):
+        job.update(kind="check_function", test_code=tests.test_code, entry_point=tests.entry_point)
+        return job, 1
+    if isinstance(tests, AssertTests):
+        job.update(kind="asserts", asserts=tuple(tests.asserts), setup_code=tests.setup_code, imports=tests.imports)
+        return job, len(tests.asserts)
+    if isinstance(tests, CallTests):
+        if tests.expected is not None and len(tests.expected) != len(tests.inputs):
+            raise ValueError(f"CallTests: {len(tests.inputs)} inputs but {len(tests.expected)} expected outputs")
+        inputs = tuple(pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL) for args in tests.inputs)
+        job.update(kind="call", entry_point=tests.entry_point, inputs=inputs)
+        return job, len(tests.inputs)
+    if isinstance(tests, StdioTests):
+        job.update(kind="stdio", stdins=tuple(stdin for stdin, _ in tests.cases))
+        return job, len(tests.cases)
+    raise TypeError(f"unknown test spec {type(tests).__name__}")
+
+
+def _limits_payload(limits: Limits, time_limits_s: list[float]) -> dict:
+    cpu_s = limits.cpu_s
+    if cpu_s is None:
+        cpu_s = max(limits.timeout_s, LOAD_FLOOR_S) + sum(time_limits_s) + 1.0
+    return {
+        "cpu_s": cpu_s,
+        "memory_mb": limits.memory_mb,
+        "max_processes": limits.max_processes,
+        "file_size_mb": limits.file_size_mb,
+        "open_files": limits.open_files,
+    }
+
+
+def execute(request: ExecutionRequest) -> ExecutionResult:
+    """Run ``request.program`` against ``request.tests``; every outcome is a verdict."""
+    started = time.perf_counter()
+    job, total = _job_and_count(request)
+    limits = request.limits
+    if request.time_limits_s is not None:
+        if len(request.time_limits_s) != total:
+            raise ValueError(f"time_limits_s has {len(request.time_limits_s)} entries for {total} tests")
+        time_limits_s = [float(t) for t in request.time_limits_s]
+    else:
+        time_limits_s = [float(limits.timeout_s)] * total
+    tests = request.tests
+    outputs_mode = isinstance(tests, CallTests) and tests.expected is None
+    if total == 0:
+        return ExecutionResult(NO_TESTS, (), (time.perf_counter() - started) * 1000, () if outputs_mode else None)
+    job["limits"] = _limits_payload(limits, time_limits_s)
+
+    verdicts: dict[int, TestVerdict] = {}
+    outputs: dict[int, Any] = {}
+    first = 0
+    while first < total:
+        state = _run_child(job, first, time_limits_s, limits)
+        verdicts.update(state.verdicts)
+        outputs.update(state.outputs)
+        if state.setup_error is not None:
+            for index in range(first, total):
+                verdicts[index] = TestVerdict(index, CRASHED, "sandbox set-up failed: " + state.setup_error)
+            break
+        if state.load_failure is not None:
+            status, detail = state.load_failure
+            for index in range(first, total):
+                verdicts[index] = TestVerdict(index, status, detail)
+            break
+        if state.next_index >= total:
+            break
+        stopped_at = state.next_index
+        verdicts[stopped_at] = _unreported_verdict(state, stopped_at, time_limits_s, limits)
+        if outputs_mode:
+            first = stopped_at + 1
+            continue
+        for index in range(stopped_at + 1, total):
+            verdicts[index] = TestVerdict(index, NO_RESULT, f"not run: test {stopped_at} ended the run")
+        break
+
+    ordered = [verdicts[i] for i in range(total)]
+    result_outputs = None
+    if isinstance(tests, CallTests):
+        ordered = _compare_calls(tests, ordered, outputs)
+        if outputs_mode:
+            result_outputs = tuple(outputs.get(i) for i in range(total))
+    elif isinstance(tests, StdioTests):
+        ordered = _compare_stdio(tests, ordered, outputs)
+    status = next((v.status for v in ordered if v.status != PASSED), PASSED)
+    return ExecutionResult(status, tuple(ordered), (time.perf_counter() - started) * 1000, result_outputs)
+
+
+def _compare_calls(tests: CallTests, verdicts: list[TestVerdict], outputs: dict[int, Any]) -> list[TestVerdict]:
+    result = []
+    for verdict in verdicts:
+        if verdict.status == PASSED and verdict.index not in outputs and tests.expected is not None:
+            verdict = TestVerdict(verdict.index, NO_RESULT, "no output reported", verdict.duration_ms)
+        elif verdict.status == PASSED and tests.expected is not None:
+            got = outputs[verdict.index]
+            expected = tests.expected[verdict.index]
+            args = tuple(tests.inputs[verdict.index])
+            if not codec.compare(got, expected, args, tests.comparison, tests.atol):
+                detail = _truncate(f"expected {_short_repr(expected)}, got {_short_repr(got)}")
+                verdict = TestVerdict(verdict.index, FAILED, detail, verdict.duration_ms)
+        result.append(verdict)
+    return result
+
+
+def _compare_stdio(tests: StdioTests, verdicts: list[TestVerdict], outputs: dict[int, Any]) -> list[TestVerdict]:
+    result = []
+    for verdict in verdicts:
+        if verdict.status == PASSED:
+            got = outputs.get(verdict.index)
+            expected = tests.cases[verdict.index][1]
+            if type(got) is not str:
+                verdict = TestVerdict(verdict.index, NO_RESULT, "no output reported", verdict.duration_ms)
+            elif not codec.stdout_matches(got, expected):
+                detail = _truncate(f"expected {_short_repr(expected)}, got {_short_repr(got)}")
+                verdict = TestVerdict(verdict.index, FAILED, detail, verdict.duration_ms)
+        result.append(verdict)
+    return result
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,97 @@
+"""The bridge from tasks to the sandbox: a program and a ``TestSpec`` in, a ``Verdict`` out.
+
+Guarantees:
+- ``verify`` never raises for anything the program does; every outcome is a ``Verdict``.
+  ``tests=None`` is ``Verdict(passed=True, status="no_tests", ...)``: the caller (a policy)
+  decides what having nothing to check means.
+- A timeout is re-checked once before it counts: the sample runs again while holding a
+  machine-wide lock (one re-check at a time across every process on the machine), so a
+  timeout caused by load is not recorded as the program's fault. The second verdict is final.
+- ``scaled_time_limits`` turns reference-solution runtimes into per-test limits the EvalPlus
+  way: ``max(floor_s, factor * reference_s)``, so slow machines do not flip verdicts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import sandbox
+from sandbox.types import NO_TESTS, PASSED, TIMEOUT, ExecutionRequest, ExecutionResult, Limits, TestSpec
+from tasks.records import Verdict
+
+DEFAULT_TIME_FACTOR = 4.0
+DEFAULT_TIME_FLOOR_S = 1.0
+RECHECK_LOCK_PATH = Path(tempfile.gettempdir()) / "patflow-timeout-recheck.lock"
+_recheck_thread_lock = threading.Lock()
+
+
+def scaled_time_limits(
+    reference_s: Sequence[float],
+    *,
+    factor: float = DEFAULT_TIME_FACTOR,
+    floor_s: float = DEFAULT_TIME_FLOOR_S,
+) -> tuple[float, ...]:
+    """Per-test wall-time limits from the reference solution's per-test runtimes."""
+    if factor <= 0 or floor_s <= 0:
+        raise ValueError(f"factor and floor_s must be positive (got factor={factor}, floor_s={floor_s})")
+    return tuple(max(floor_s, factor * max(0.0, float(seconds))) for seconds in reference_s)
+
+
+def to_verdict(result: ExecutionResult) -> Verdict:
+    first_failure = next((t for t in result.tests if t.status != PASSED), None)
+    detail = ""
+    if first_failure is not None:
+        detail = f"test {first_failure.index}: {first_failure.status}"
+        if first_failure.detail:
+            detail += f": {first_failure.detail}"
+    return Verdict(
+        passed=result.status == PASSED,
+        status=result.status,
+        tests_total=len(result.tests),
+        tests_passed=result.tests_passed,
+        first_failure=detail[:500],
+        duration_ms=result.duration_ms,
+    )
+
+
+def _run_at_low_concurrency(request: ExecutionRequest) -> ExecutionResult:
+    with _recheck_thread_lock:
+        handle = None
+        try:
+            handle = open(RECHECK_LOCK_PATH, "a+")  # noqa: SIM115
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            handle = None  # no lock file: still serialised within this process
+        try:
+            return sandbox.execute(request)
+        finally:
+            if handle is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                handle.close()
+
+
+def verify(
+    program: str,
+    tests: TestSpec | None,
+    time_limits_s: tuple[float, ...] | None = None,
+    *,
+    limits: Limits | None = None,
+) -> Verdict:
+    """Run ``program`` against ``tests``; a timeout is re-checked once at low concurrency."""
+    if tests is None:
+        return Verdict(passed=True, status=NO_TESTS, tests_total=0, tests_passed=0)
+    request = ExecutionRequest(
+        program=program,
+        tests=tests,
+        limits=limits or Limits(),
+        time_limits_s=tuple(time_limits_s) if time_limits_s is not None else None,
+    )
+    result = sandbox.execute(request)
+    if result.status == TIMEOUT and os.environ.get("PATFLOW_NO_TIMEOUT_RECHECK") != "1":
+        result = _run_at_low_concurrency(request)
+    return to_verdict(result)
