@@ -47,7 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import litellm  # noqa: E402
 
-from tasks.models import sim  # noqa: E402, F401  (registers the sim/ custom provider)
+from tasks.models import sim_provider  # noqa: E402, F401  (registers the sim/ provider)
 from tasks.models.cache import ResponseCache, default_cache_dir  # noqa: E402
 from tasks.models.pricing import cost_usd, model_pricing  # noqa: E402
 from tasks.records import Completion, ModelConfig, ModelRequest  # noqa: E402
@@ -167,7 +167,7 @@ def _classify(error: BaseException) -> _CallFailed:
     if isinstance(error, _CallFailed):
         return error
     if isinstance(error, (asyncio.TimeoutError, litellm.Timeout)):
-        return _CallFailed("timeout", message, True, None)
+        return _CallFailed("timeout", message.rstrip(": "), True, None)
     if isinstance(error, litellm.RateLimitError):
         return _CallFailed("rate_limited", message, True, _retry_after_s(error))
     if isinstance(error, litellm.APIConnectionError):
@@ -177,6 +177,8 @@ def _classify(error: BaseException) -> _CallFailed:
         return _CallFailed("auth", message, False, None)
     if isinstance(error, (litellm.NotFoundError, litellm.BadRequestError)):
         return _CallFailed("bad_request", message, False, None)
+    if "Connection error" in str(error):  # litellm reports refused/reset connections as 500s
+        return _CallFailed("connection", message, True, None)
     status = getattr(error, "status_code", None)
     if isinstance(status, int) and status in (408, 409, 429):
         return _CallFailed("rate_limited" if status == 429 else "server_error", message, True,
@@ -317,7 +319,10 @@ class ModelClient:
             except Exception as error:  # noqa: BLE001 - every fault becomes data
                 failure = _classify(error)
             if not failure.retryable or attempts > config.max_retries:
-                return _failed(f"{failure.kind}: {_scrub(str(failure), api_key)}", attempts)
+                detail = _scrub(str(failure), api_key)
+                if failure.kind == "timeout":
+                    detail = f"no answer within {config.timeout_s} s ({detail})"
+                return _failed(f"{failure.kind}: {detail}", attempts)
             delay_s = self._backoff_s(attempts)
             if failure.retry_after_s is not None:
                 retry_after_s = min(failure.retry_after_s, RETRY.max_retry_after_s)

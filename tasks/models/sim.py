@@ -1,9 +1,9 @@
 """Simulated models ``sim/<name>``: a deterministic stand-in for an LLM, for dry runs and tests.
 
 The simulator answers every request kind the policies send (``tasks.prompts``): code
-(``generate``/``implement``/``repair``), plans and tests. It is registered as a litellm custom
-provider, so ``litellm.acompletion(model="sim/small", ...)`` and the client's real code path
-reach it in-process; ``patflow sim serve`` serves the same function over OpenAI-compatible HTTP
+(``generate``/``implement``/``repair``), plans and tests. ``tasks.models.sim_provider`` registers
+it as a litellm custom provider, so ``litellm.acompletion(model="sim/small", ...)`` and the
+client's real code path reach it in-process; ``patflow sim serve`` serves the same function over OpenAI-compatible HTTP
 as ``sim-small`` / ``sim-large``.
 
 How an answer is made (a fixed function of model, seed and messages; temperature is ignored):
@@ -14,18 +14,22 @@ How an answer is made (a fixed function of model, seed and messages; temperature
   or arithmetic operator, off-by-one, wrong constant, dropped branch or return value, ``and``
   and ``or`` swapped, a syntax error, an inserted ``while True: pass``). Every AST mutation is checked to change the
   AST. P(correct) = sigmoid(skill - 3 * (difficulty - 0.5) + plan bonus), where difficulty in
-  [0, 1] grows with the log of the reference solution's AST size, and the plan bonus (implement
-  requests only) grows with the plan's number of steps (1.5 for a 6-step plan).
+  [0, 1] grows with the log of the reference solution's AST size, the plan bonus (implement
+  requests only) grows with the plan's number of steps (1.2 for a 6-step plan), and a fixed
+  per-(model, problem) affinity in [-1.5, 1.5] makes a model's failures on a problem correlated
+  across seeds and retries, as with a real model.
 - Plans are numbered steps naming helper functions; a stronger planner (and an easier problem)
   more often writes a detailed 5-6 step plan, a weak one a vague 2-step plan. So plan quality
   travels in the text itself, as it would with a real model.
 - Tests are a block of asserts from the public tests or the docstring's ``>>>`` examples; a
   weak model sometimes gets an expected value wrong.
-- Usage is counted with litellm's tokenizer (tiktoken ``cl100k_base``, bundled in the wheel,
-  works offline) over the real request messages and answer text; answers longer than
+- Usage is counted with litellm's default tokenizer (tiktoken ``cl100k_base`` from the files
+  bundled in litellm's wheel, so offline) over the real request messages (with OpenAI's chat
+  overhead, as ``litellm.token_counter`` counts) and the answer text; answers longer than
   ``max_tokens`` are cut, like a real model's ``finish_reason="length"``.
 
-The skills and prices are a simulator's: they say nothing about any real model.
+The skills and prices are a simulator's: they say nothing about any real model. This module
+does not import litellm, so ``patflow sim serve`` starts in well under a second.
 """
 
 from __future__ import annotations
@@ -41,16 +45,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import litellm  # noqa: E402
-from litellm.llms.custom_llm import CustomLLM, CustomLLMError  # noqa: E402
-
-from tasks.prompts import request_purpose, task_prompt_of  # noqa: E402
-from tasks.records import Problem  # noqa: E402
-
-PROVIDER = "sim"
+from tasks.prompts import request_purpose, task_prompt_of
+from tasks.records import Problem
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,10 @@ SKILLS: dict[str, SimSkill] = {
 }
 
 DIFFICULTY_SLOPE = 3.0
-PLAN_BONUS_PER_STEP = 0.25  # logit bonus per numbered plan step, capped at 6 steps
+PLAN_BONUS_PER_STEP = 0.2  # logit bonus per numbered plan step, capped at 6 steps
+# A model's affinity for a problem, fixed across seeds and request kinds: a problem a model gets
+# wrong once it tends to get wrong again (so retries are correlated, as with real models).
+AFFINITY_SPREAD = 1.5  # logit offset, uniform in [-spread, +spread] per (model, problem)
 _MAX_PLAN_STEPS = 6
 
 
@@ -146,8 +145,14 @@ def plan_steps(plan_text: str) -> int:
     return len(re.findall(r"(?m)^\s*\d+[.)]\s+\S", plan_text))
 
 
+def affinity(skill: SimSkill, problem: Problem) -> float:
+    digest = hashlib.sha256(f"{skill.name}\0{problem.task_id}\0{problem.prompt}".encode()).digest()
+    return AFFINITY_SPREAD * (2 * int.from_bytes(digest[:8], "big") / 2**64 - 1)
+
+
 def p_correct(skill: SimSkill, problem: Problem, plan_text: str | None = None) -> float:
     logit = skill.code_logit - DIFFICULTY_SLOPE * (difficulty(problem) - 0.5)
+    logit += affinity(skill, problem)
     if plan_text is not None:
         logit += PLAN_BONUS_PER_STEP * min(plan_steps(plan_text), _MAX_PLAN_STEPS)
     return _sigmoid(logit)
@@ -448,20 +453,46 @@ def simulate(model_name: str, messages: Sequence, seed: int | None = 0) -> str:
 
 
 # --------------------------------------------------------------------------- tokens
-def count_input_tokens(messages: Sequence) -> int:
-    pairs = _as_pairs(messages)
-    return int(litellm.token_counter(messages=[{"role": r, "content": c} for r, c in pairs]))
+_TOKENS_PER_MESSAGE = 3  # OpenAI's chat format overhead, as litellm.token_counter counts it
+_TOKENS_PER_REPLY = 3
+_encoding = None
+
+
+def _tiktoken_encoding():
+    """cl100k_base from the tokenizer files bundled in litellm's wheel (offline; no litellm import)."""
+    global _encoding
+    if _encoding is None:
+        import importlib.util
+
+        import tiktoken
+
+        spec = importlib.util.find_spec("litellm")
+        if spec is not None and spec.submodule_search_locations:
+            bundled = os.path.join(
+                list(spec.submodule_search_locations)[0], "litellm_core_utils", "tokenizers"
+            )
+            # litellm itself sets this on import, unless CUSTOM_TIKTOKEN_CACHE_DIR is given.
+            os.environ["TIKTOKEN_CACHE_DIR"] = os.environ.get("CUSTOM_TIKTOKEN_CACHE_DIR", bundled)
+        _encoding = tiktoken.get_encoding("cl100k_base")
+    return _encoding
 
 
 def count_text_tokens(text: str) -> int:
-    return int(litellm.token_counter(text=text, count_response_tokens=True))
+    return len(_tiktoken_encoding().encode(text, disallowed_special=()))
+
+
+def count_input_tokens(messages: Sequence) -> int:
+    """Prompt tokens of a chat request: each message's role and content plus format overhead."""
+    pairs = _as_pairs(messages)
+    return _TOKENS_PER_REPLY + sum(
+        _TOKENS_PER_MESSAGE + count_text_tokens(role) + count_text_tokens(content)
+        for role, content in pairs
+    )
 
 
 def _cut_to_tokens(text: str, max_tokens: int) -> str:
-    from litellm.litellm_core_utils.default_encoding import encoding
-
-    tokens = encoding.encode(text, disallowed_special=())
-    return encoding.decode(tokens[:max_tokens])
+    encoding = _tiktoken_encoding()
+    return encoding.decode(encoding.encode(text, disallowed_special=())[:max_tokens])
 
 
 @dataclass(frozen=True)
@@ -483,60 +514,3 @@ def respond(
         text = _cut_to_tokens(text, max_tokens)
         output_tokens, finish_reason = count_text_tokens(text), "length"
     return SimResponse(text, count_input_tokens(messages), output_tokens, finish_reason)
-
-
-# --------------------------------------------------------------------------- litellm provider
-class SimProvider(CustomLLM):
-    """litellm custom provider ``sim``: ``model="sim/small"`` reaches ``respond("small", ...)``."""
-
-    def _response(self, model: str, messages: list, optional_params: dict):
-        try:
-            answer = respond(
-                model,
-                messages,
-                seed=optional_params.get("seed", 0),
-                max_tokens=optional_params.get("max_tokens"),
-            )
-        except UnknownSimModel as error:
-            raise CustomLLMError(status_code=404, message=str(error)) from None
-        return litellm.ModelResponse(
-            model=f"{PROVIDER}/{model}",
-            choices=[
-                {
-                    "index": 0,
-                    "finish_reason": answer.finish_reason,
-                    "message": {"role": "assistant", "content": answer.text},
-                }
-            ],
-            usage={
-                "prompt_tokens": answer.input_tokens,
-                "completion_tokens": answer.output_tokens,
-                "total_tokens": answer.input_tokens + answer.output_tokens,
-            },
-        )
-
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                   print_verbose, encoding, api_key, logging_obj, optional_params,
-                   acompletion=None, litellm_params=None, logger_fn=None, headers={},
-                   timeout=None, client=None):  # fmt: skip
-        return self._response(model, messages, optional_params)
-
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                          print_verbose, encoding, api_key, logging_obj, optional_params,
-                          acompletion=None, litellm_params=None, logger_fn=None, headers={},
-                          timeout=None, client=None):  # fmt: skip
-        return self._response(model, messages, optional_params)
-
-
-_PROVIDER_INSTANCE = SimProvider()
-
-
-def register_sim_provider() -> None:
-    """Idempotent: make ``sim/<name>`` resolvable by litellm in this process."""
-    if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-        litellm.custom_provider_map.append(
-            {"provider": PROVIDER, "custom_handler": _PROVIDER_INSTANCE}
-        )
-
-
-register_sim_provider()
