@@ -77,17 +77,21 @@ def _table_source(con: duckdb.DuckDBPyConnection, store: Path, table: str, run_i
 
 
 def connect(
-    store: str | Path, run_ids: Iterable[str] | None = None
+    store: str | Path, run_ids: Iterable[str] | None = None, *, outcomes_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the committed-only views over ``store``.
 
     ``run_ids`` restricts the views to those runs (None = every run in the store). A missing or
-    empty store gives empty views with the right columns.
+    empty store gives empty views with the right columns. ``outcomes_only`` skips the calls and
+    verifications views (binding a view reads every file's footer: resume needs only outcomes).
     """
     store_path = Path(store)
     run_id_list = None if run_ids is None else list(run_ids)
     con = duckdb.connect(":memory:")
-    for table in TABLE_NAMES:
+    # Every view re-reads each file's footer when a query binds; cache them (files never change).
+    con.execute("SET parquet_metadata_cache = true")
+    tables = ("outcomes",) if outcomes_only else TABLE_NAMES
+    for table in tables:
         source = _table_source(con, store_path, table, run_id_list)
         con.execute(f"CREATE TEMP VIEW _all_{table} AS {source}")
     key = ", ".join(WORK_ITEM_KEY)
@@ -99,7 +103,9 @@ def connect(
         """
     )
     join = " AND ".join(f"o.{column} = t.{column}" for column in ("chunk_id", *WORK_ITEM_KEY))
-    for table in ("calls", "verifications"):
+    for table in tables:
+        if table == "outcomes":
+            continue
         con.execute(
             f"""
             CREATE TEMP VIEW {table} AS
@@ -118,7 +124,7 @@ def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
 # --------------------------------------------------------------------------- resume
 def completed_work_items(store: str | Path, run_id: str) -> set[tuple[str, str, int]]:
     """(task_id, policy, seed) of every work item of ``run_id`` committed in the store."""
-    con = connect(store, [run_id])
+    con = connect(store, [run_id], outcomes_only=True)
     try:
         rows = con.execute(
             "SELECT DISTINCT task_id, policy, seed FROM outcomes WHERE run_id = $run_id",
@@ -144,7 +150,7 @@ def pending_work_items(
             "seed": pa.array([int(item[2]) for item in planned_list], pa.int64()),
         }
     )
-    con = connect(store, [run_id])
+    con = connect(store, [run_id], outcomes_only=True)
     try:
         con.register("planned", planned_table)
         rows = con.execute(
