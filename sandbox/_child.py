@@ -31,6 +31,7 @@ import ctypes
 import gc
 import io
 import json
+import marshal
 import math
 import os
 import pickle
@@ -59,6 +60,7 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
+SERVER_PIDS_MAX = 4096  # all jobs of one fork server together
 SANDBOX_UID_BASE = 200_000  # uids nobody on the host uses; one per running job
 SANDBOX_UID_SPAN = 50_000
 SOLUTION_FILENAME = "<solution>"
@@ -292,32 +294,90 @@ def compile_test_code(source: str, filename: str):
     return compile(ast.fix_missing_locations(tree), filename, "exec")
 
 
+def precompile_test_code(source: str, filename: str) -> bytes | str:
+    """Parent side: the guarded code object, marshalled (same interpreter), or the error text."""
+    try:
+        return marshal.dumps(compile_test_code(source, filename))
+    except (SyntaxError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def _test_code(item, filename: str):
+    """A test's code object from a precompiled item (bytes), its source (str) or an error."""
+    if isinstance(item, bytes):
+        return marshal.loads(item)
+    if isinstance(item, tuple) and item and item[0] == "error":
+        return str(item[1])
+    try:
+        return compile_test_code(item, filename)
+    except (SyntaxError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
 # --------------------------------------------------------------------------- tamper check
 _WATCHED_MODULES = ("builtins", "math", "operator", "functools", "itertools", "collections", "re", "json")
 
 
-def _snapshot() -> dict[str, dict[str, object]]:
-    return {name: dict(vars(sys.modules[name])) for name in _WATCHED_MODULES if name in sys.modules}
+class Snapshot:
+    """What the watched modules held before the candidate ran.
 
+    Taken once in the warm server (so children do not pay for copying). The per-test check
+    first compares CPython's dict version tags (PEP 509; any change to a dict bumps it), and
+    only on a change looks at which names differ.
+    """
 
-def _tampered(snapshot: dict[str, dict[str, object]]) -> str:
-    """What the candidate replaced in builtins or the watched modules ("" if nothing)."""
-    for module_name, saved in snapshot.items():
-        module = sys.modules.get(module_name)
-        if module is None:
-            return f"module {module_name} was removed from sys.modules"
-        current = vars(module)
-        is_builtins = module_name == "builtins"
-        for key, value in saved.items():
-            if (key.startswith("_") and not is_builtins) or key == "_":
+    def __init__(self) -> None:
+        self.modules = {name: sys.modules[name] for name in _WATCHED_MODULES if name in sys.modules}
+        self.saved = {name: dict(vars(module)) for name, module in self.modules.items()}
+        self.versions = {name: _dict_version(vars(module)) for name, module in self.modules.items()}
+
+    def tampered(self) -> str:
+        for name, module in self.modules.items():
+            if sys.modules.get(name) is not module:
+                return f"module {name} was replaced in sys.modules"
+            version = _dict_version(vars(module))
+            if version is not None and version == self.versions[name]:
                 continue
-            if current.get(key, _MISSING) is not value:
-                return f"{module_name}.{key} was replaced"
-        if is_builtins:
-            added = set(current) - set(saved) - {"_"}
-            if added:
-                return f"builtins.{sorted(added)[0]} was added"
+            found = _changed(name, vars(module), self.saved[name])
+            if found:
+                return found
+            self.versions[name] = version
+        return ""
+
+
+_DICT_VERSION_OFFSET = 24  # PyObject_HEAD (16) + ma_used (8); CPython 3.6-3.11
+
+
+def _dict_version(mapping: dict) -> int | None:
+    if sys.implementation.name != "cpython" or sys.version_info[:2] > (3, 11):
+        return None
+    return ctypes.c_uint64.from_address(id(mapping) + _DICT_VERSION_OFFSET).value
+
+
+def _changed(module_name: str, current: dict, saved: dict) -> str:
+    is_builtins = module_name == "builtins"
+    for key, value in saved.items():
+        if (key.startswith("_") and not is_builtins) or key == "_":
+            continue
+        if current.get(key, _MISSING) is not value:
+            return f"{module_name}.{key} was replaced"
+    if is_builtins:
+        added = set(current) - set(saved) - {"_"}
+        if added:
+            return f"builtins.{sorted(added)[0]} was added"
     return ""
+
+
+_WARM_SNAPSHOT: Snapshot | None = None
+
+
+def _snapshot() -> Snapshot:
+    return _WARM_SNAPSHOT if _WARM_SNAPSHOT is not None else Snapshot()
+
+
+def _tampered(snapshot: Snapshot) -> str:
+    """What the candidate replaced in builtins or the watched modules ("" if nothing)."""
+    return snapshot.tampered()
 
 
 _MISSING = object()
@@ -448,10 +508,9 @@ class Runner:
     def run_check(self, namespace: dict, test_namespace: dict, guard: _Guard, snapshot) -> None:
         job = self.job
         started = self._clock()
-        try:
-            code = compile_test_code(job["test_code"], "<test>")
-        except SyntaxError as error:
-            self.finish_test(0, "error:SyntaxError", "in test code: " + _exception_detail(error), started, snapshot)
+        code = _test_code(job["test_code"], "<test>")
+        if isinstance(code, str):
+            self.finish_test(0, "error:SyntaxError", "in test code: " + code, started, snapshot)
             return
         entry = job["entry_point"]
         if entry not in namespace:
@@ -470,10 +529,9 @@ class Runner:
     def run_asserts(self, test_namespace: dict, guard: _Guard, snapshot) -> None:
         for index in range(self.job["start"], len(self.job["asserts"])):
             started = self._clock()
-            try:
-                code = compile_test_code(self.job["asserts"][index], f"<test {index}>")
-            except SyntaxError as error:
-                self.finish_test(index, "error:SyntaxError", "in test code: " + _exception_detail(error), started, snapshot)
+            code = _test_code(self.job["asserts"][index], f"<test {index}>")
+            if isinstance(code, str):
+                self.finish_test(index, "error:SyntaxError", "in test code: " + code, started, snapshot)
                 continue
             status, detail = self._judge(guard, code, test_namespace)
             self.finish_test(index, status, detail, started, snapshot)
@@ -566,36 +624,59 @@ class Runner:
 
 
 # --------------------------------------------------------------------------- isolation
-def _setup_mounts(tmpfs_mb: int) -> str:
-    """Inside fresh mount + pid namespaces (as root): private mounts; returns the work dir."""
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
-    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    hidden_roots = []
+WORK_DIR = "/tmp/work"  # inside the sandbox's own /tmp; each job mounts its own tmpfs here
+
+
+def _hide_home_keep_interpreter() -> None:
+    """Cover root's home with an empty tmpfs, re-binding only the interpreter's files (pyenv).
+
+    After the uid drop root's home (mode 700) would make lazily imported modules unreadable;
+    this keeps them readable and hides everything else there (dotfiles, keys, caches).
+    """
     home = "/root"
-    # The interpreter may live under root's home (pyenv); keep it visible, hide the rest.
-    for path in {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}:
+    if not os.path.isdir(home):
+        return
+    keep = set()
+    for path in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))):
         if path.startswith(home + "/"):
-            hidden_roots.append(home + "/" + path[len(home) + 1 :].split("/")[0])
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+            keep.add(home + "/" + path[len(home) + 1 :].split("/")[0])
+    holds = []
+    for i, path in enumerate(sorted(keep)):
+        hold = f"/tmp/.hold{i}"
+        os.mkdir(hold)
+        mount(path, hold, None, MS_BIND | MS_REC)
+        holds.append((hold, path))
+    mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for hold, path in holds:
+        os.mkdir(path)
+        mount(hold, path, None, MS_BIND | MS_REC)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        umount(hold)
+        os.rmdir(hold)
+
+
+def setup_namespace_mounts() -> None:
+    """As root in fresh mount + pid namespaces: the file system every job then sees.
+
+    The host's root file system becomes read-only (no job can write to the host disk, its
+    home or the project), /proc shows only this pid namespace (hidepid=2: only one's own
+    processes), /tmp and /dev/shm are small private tmpfs that only root can write, and the
+    home of root is hidden except for the interpreter.
+    """
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
     if os.path.isdir("/dev/shm"):
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
-    if os.path.isdir(home):
-        keep = sorted(set(hidden_roots))
-        holds = []
-        for i, path in enumerate(keep):
-            hold = f"/tmp/.hold{i}"
-            os.mkdir(hold)
-            mount(path, hold, None, MS_BIND | MS_REC)
-            holds.append((hold, path))
-        mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-        for hold, path in holds:
-            os.mkdir(path)
-            mount(hold, path, None, MS_BIND | MS_REC)
-            umount(hold)
-            os.rmdir(hold)
-    work = "/tmp/work"
-    os.mkdir(work, 0o700)
-    return work
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    _hide_home_keep_interpreter()
+    os.mkdir(WORK_DIR, 0o755)
+
+
+def mount_job_tmpfs(limits: dict, uid: int) -> None:
+    """The job's private working directory: a tmpfs of bounded size, owned by the job's uid."""
+    size_mb = max(16, limits["file_size_mb"] * 4)
+    mount("tmpfs", WORK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700,uid={uid},gid={uid}")
 
 
 def _apply_rlimits(limits: dict) -> None:
@@ -610,8 +691,7 @@ def _apply_rlimits(limits: dict) -> None:
     set_limit(resource.RLIMIT_AS, limits["memory_mb"] * 1024 * 1024)
 
 
-def _drop_privileges(uid: int, work: str) -> None:
-    os.chown(work, uid, uid)
+def _drop_privileges(uid: int) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
@@ -621,24 +701,50 @@ def _drop_privileges(uid: int, work: str) -> None:
         pass
     else:  # pragma: no cover - would mean the drop did not happen
         raise RuntimeError("privilege drop failed: setuid(0) succeeded")
-    if os.getuid() == 0 or os.geteuid() == 0:
-        raise RuntimeError("privilege drop failed: still uid 0")
+    if 0 in os.getresuid() or 0 in os.getresgid():
+        raise RuntimeError("privilege drop failed: still uid/gid 0")
 
 
-def _c2(job: dict, result_fd: int, out_fd: int, namespaced: bool, keeper_pid: int) -> None:
-    """The sandboxed process. Never returns."""
+def _total_memory_bytes() -> int:
     try:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if not namespaced and os.getppid() != keeper_pid:
-            os._exit(70)
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 4 << 30
+
+
+def _job_uid(seed: int) -> int:
+    return SANDBOX_UID_BASE + seed % SANDBOX_UID_SPAN
+
+
+def _read_payload(payload_fd: int) -> dict:
+    os.lseek(payload_fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(payload_fd, 1 << 20):
+        chunks.append(chunk)
+    os.close(payload_fd)
+    return pickle.loads(b"".join(chunks))  # written by the trusted parent
+
+
+def _report_setup_failure(job: dict | None, result_fd: int, error: BaseException) -> None:
+    try:
+        nonce = job["nonce"] if job else ""
+        line = json.dumps([nonce, "E", f"sandbox set-up failed: {type(error).__name__}: {error}"])
+        _write_all(result_fd, line.encode() + b"\n")
+    finally:
+        os._exit(71)
+
+
+def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int | None) -> None:
+    """Last steps in the sandboxed process (as root until the drop), then the runner. Never returns."""
+    try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         limits = job["limits"]
-        if namespaced:
-            work = _setup_mounts(max(16, limits["file_size_mb"] * 4))
-        else:
-            work = job["work_dir"]
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
@@ -649,21 +755,15 @@ def _c2(job: dict, result_fd: int, out_fd: int, namespaced: bool, keeper_pid: in
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"})
         os.chdir(work)
-        if os.getuid() == 0 and job["drop_uid"]:
-            _drop_privileges(SANDBOX_UID_BASE + keeper_pid % SANDBOX_UID_SPAN, work)
+        if uid is not None:
+            _drop_privileges(uid)
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         _apply_rlimits(limits)
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
-        sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
     except BaseException as error:  # noqa: BLE001
-        try:
-            line = json.dumps([job["nonce"], "E", f"sandbox set-up failed: {type(error).__name__}: {error}"])
-            _write_all(result_fd, line.encode() + b"\n")
-        finally:
-            os._exit(71)
-    gc.collect()
+        _report_setup_failure(job, result_fd, error)
     try:
         Runner(job, result_fd).run()
     except BaseException:  # noqa: BLE001 - the parent reports what was not reported
@@ -671,8 +771,153 @@ def _c2(job: dict, result_fd: int, out_fd: int, namespaced: bool, keeper_pid: in
     os._exit(0)
 
 
+# --- cgroups (v1 pids + memory), one per job under one directory per server
+def _cgroup_roots() -> dict[str, str]:
+    roots = {}
+    try:
+        with open("/proc/self/cgroup") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return roots
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for controller in parts[1].split(","):
+            if controller in ("pids", "memory"):
+                path = f"/sys/fs/cgroup/{controller}{parts[2].rstrip('/')}"
+                if os.path.isdir(path):
+                    roots[controller] = path
+    return roots
+
+
+class JobCgroups:
+    """Creates, fills and sweeps per-job cgroups. ``available`` says whether it works here."""
+
+    def __init__(self, name: str) -> None:
+        self.base: dict[str, str] = {}
+        self.error = ""
+        roots = _cgroup_roots()
+        if set(roots) != {"pids", "memory"}:
+            self.error = "no v1 pids and memory controllers in /proc/self/cgroup"
+            return
+        try:
+            for controller, root in roots.items():
+                path = f"{root}/{name}"
+                os.makedirs(path, exist_ok=True)
+                self.base[controller] = path
+        except OSError as error:
+            self.error = f"cannot create a cgroup: {error}"
+            self.remove_base()
+            self.base = {}
+
+    @property
+    def available(self) -> bool:
+        return bool(self.base)
+
+    def create(self, job_id: int) -> dict[str, str]:
+        paths = {}
+        for controller, base in self.base.items():
+            path = f"{base}/j{job_id}"
+            os.mkdir(path)
+            paths[controller] = path
+        return paths
+
+    def limit_and_enter_base(self, pids_max: int, memory_bytes: int) -> None:
+        """Backstop for all jobs of this server together: the zygote moves itself in."""
+        with open(self.base["pids"] + "/pids.max", "w") as handle:
+            handle.write(str(pids_max))
+        with open(self.base["memory"] + "/memory.limit_in_bytes", "w") as handle:
+            handle.write(str(memory_bytes))
+        for path in self.base.values():
+            with open(path + "/cgroup.procs", "w") as handle:
+                handle.write(str(os.getpid()))
+
+    @staticmethod
+    def join(paths: dict[str, str], limits: dict) -> None:
+        """In the job process, still root: set the limits, then move itself in."""
+        with open(paths["pids"] + "/pids.max", "w") as handle:
+            handle.write(str(limits["max_processes"]))
+        with open(paths["memory"] + "/memory.limit_in_bytes", "w") as handle:
+            handle.write(str(limits["memory_mb"] * 1024 * 1024))
+        me = str(os.getpid())
+        for path in paths.values():
+            with open(path + "/cgroup.procs", "w") as handle:
+                handle.write(me)
+
+    @staticmethod
+    def kill_all(paths: dict[str, str]) -> None:
+        procs = paths.get("pids", "") + "/cgroup.procs"
+        for _ in range(100):
+            try:
+                with open(procs) as handle:
+                    pids = [int(x) for x in handle.read().split()]
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.001)
+
+    @staticmethod
+    def oom_kills(paths: dict[str, str]) -> int:
+        try:
+            with open(paths["memory"] + "/memory.oom_control") as handle:
+                for line in handle:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+            with open(paths["memory"] + "/memory.failcnt") as handle:
+                return 1 if int(handle.read().strip() or 0) else 0
+        except (OSError, ValueError, KeyError):
+            return 0
+        return 0
+
+    @staticmethod
+    def remove(paths: dict[str, str]) -> None:
+        for path in paths.values():
+            for _ in range(50):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.002)
+
+    @staticmethod
+    def remove_leftovers(name: str) -> None:
+        for controller, root in _cgroup_roots().items():
+            path = f"{root}/{name}"
+            if os.path.isdir(path):
+                for entry in os.listdir(path):
+                    if entry.startswith("j"):
+                        JobCgroups.kill_all({"pids": f"{path}/{entry}"} if controller == "pids" else {})
+                        JobCgroups.remove({controller: f"{path}/{entry}"})
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+
+    def remove_base(self) -> None:
+        for path in self.base.values():
+            try:
+                for entry in os.listdir(path):
+                    if entry.startswith("j"):
+                        try:
+                            os.rmdir(f"{path}/{entry}")
+                        except OSError:
+                            pass
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
 def _kill_descendants() -> None:
-    """C1 without namespaces: as a subreaper, kill and reap whatever C2 left behind."""
+    """Without namespaces: as a subreaper, kill and reap whatever the job left behind."""
     for _ in range(50):
         children = _children_of(os.getpid())
         if not children:
@@ -701,17 +946,9 @@ def _children_of(pid: int) -> list[int]:
 
 
 def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
-    """C1: read the job, enter the namespaces, fork C2, wait, exit with its status."""
-    os.lseek(payload_fd, 0, os.SEEK_SET)
-    chunks = []
-    while True:
-        chunk = os.read(payload_fd, 1 << 20)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(payload_fd)
-    job = pickle.loads(b"".join(chunks))  # from the trusted parent
-    job["drop_uid"] = config.get("drop_uid", True)
+    """Spawn mode: one fresh interpreter per job. Enter the namespaces, fork the job, wait."""
+    job = _read_payload(payload_fd)
+    drop = os.getuid() == 0 and config.get("drop_uid", True)
     namespaced = False
     if config.get("namespaces", True):
         try:
@@ -725,11 +962,22 @@ def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
         import tempfile
 
         work_dir = tempfile.mkdtemp(prefix="patflow-sandbox-")
-        job["work_dir"] = work_dir
-    me = os.getpid()
+    uid = _job_uid(os.getpid()) if drop else None
     pid = os.fork()
     if pid == 0:
-        _c2(job, result_fd, out_fd, namespaced, me)
+        try:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if namespaced:
+                setup_namespace_mounts()
+                mount_job_tmpfs(job["limits"], uid if uid is not None else 0)
+                work = WORK_DIR
+            else:
+                work = work_dir
+                if uid is not None:
+                    os.chown(work, uid, uid)
+        except BaseException as error:  # noqa: BLE001
+            _report_setup_failure(job, result_fd, error)
+        _enter_and_run(job, result_fd, out_fd, work, uid)
     os.close(result_fd)
     os.close(out_fd)
     while True:
@@ -796,6 +1044,12 @@ def probe() -> dict[str, str]:
     report = _probe_config()
     report["rlimits"] = "active"
     if os.getuid() == 0:
+        cgroups = JobCgroups(f"patflow-probe-{os.getpid()}")
+        report["cgroup"] = "active (per-job pids + memory)" if cgroups.available else f"unavailable: {cgroups.error}"
+        cgroups.remove_base()
+    else:
+        report["cgroup"] = "unavailable: creating cgroups needs root"
+    if os.getuid() == 0:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -826,48 +1080,210 @@ def probe() -> dict[str, str]:
 
 
 def serve(master_fd: int, config: dict) -> None:
-    """The warm fork server: one keeper per job, reaped here, status sent to the parent."""
-    import selectors
+    """The warm fork server. Enters the namespaces once, then forks a job per request.
 
+    The launched interpreter unshares (net, pid, mount, ipc, uts) and forks the *zygote*,
+    pid 1 of the new pid namespace: it sets up the shared file-system view, imports what
+    tests need, and then forks one process per job. Jobs are never forked from a process
+    that has threads. When the parent closes its socket (or dies) the zygote exits, and the
+    kernel kills everything left in the namespace.
+    """
     if os.getsid(0) != os.getpid():
         os.setsid()
-    # Orphans of jobs that ran without a pid namespace come here, and are killed below.
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _preimport()
-    gc.collect()
-    gc.freeze()  # children share the server's pages instead of copying them on the first GC
+    launcher_pid = os.getpid()
+    namespaced = False
+    namespace_error = "disabled"
+    if config.get("namespaces", True):
+        try:
+            unshare(CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
+            namespaced = True
+        except OSError as error:
+            namespace_error = str(error)
+    if not namespaced:
+        _zygote(master_fd, config, launcher_pid, namespaced=False, namespace_error=namespace_error)
+    pid = os.fork()
+    if pid == 0:
+        _zygote(master_fd, config, launcher_pid, namespaced=True, namespace_error="")
+    os.close(master_fd)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    os._exit(0)
+
+
+def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool, namespace_error: str) -> None:
+    import selectors
+
     master = socket.socket(fileno=master_fd)
+    drop = os.getuid() == 0 and config.get("drop_uid", True)
+    try:
+        if namespaced:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            setup_namespace_mounts()
+        else:
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except OSError as error:
+        master.sendall(json.dumps({"ready": False, "error": f"namespace set-up failed: {error}"}).encode())
+        os._exit(3)
+    cgroups = JobCgroups(f"patflow-sandbox-{launcher_pid}") if os.getuid() == 0 else None
+    cgroup_line = f"unavailable: {cgroups.error if cgroups else 'creating cgroups needs root'}"
+    if cgroups is not None and cgroups.available:
+        try:
+            memory_bytes = max(2 << 30, _total_memory_bytes() // 2)
+            cgroups.limit_and_enter_base(SERVER_PIDS_MAX, memory_bytes)
+            if config.get("job_cgroups"):
+                cgroup_line = "active (per-job pids + memory, inside this server's backstop)"
+            else:
+                cgroup_line = (
+                    f"active (this server's jobs share pids.max={SERVER_PIDS_MAX} and a "
+                    f"{memory_bytes >> 20} MB memory limit; per-job limits are rlimits)"
+                )
+        except OSError as error:
+            cgroup_line = f"unavailable: {error}"
+            cgroups.remove_base()
+            cgroups = None
+    job_cgroups = cgroups if cgroups is not None and config.get("job_cgroups") else None
+    _preimport()
+    global _WARM_SNAPSHOT
+    _WARM_SNAPSHOT = Snapshot()
+    gc.collect()
+    gc.freeze()  # children share the server's pages instead of copying them on their first GC
+    layers = {
+        "namespaces": "active" if namespaced else f"unavailable: {namespace_error}",
+        "cgroup": cgroup_line,
+        "privilege drop": "active" if drop else "unavailable: not running as root",
+    }
+    try:
+        master.sendall(json.dumps({"ready": True, "layers": layers}).encode())
+    except OSError:
+        os._exit(0)
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     selector = selectors.DefaultSelector()
     selector.register(master, selectors.EVENT_READ, "master")
     selector.register(wake_read, selectors.EVENT_READ, "wake")
-    jobs: dict[int, socket.socket] = {}  # keeper pid -> control socket
-    by_socket: dict[int, int] = {}
+
+    jobs: dict[int, dict] = {}  # pid -> {"control": socket, "cgroups": paths, "work": dir}
+    by_control: dict[int, int] = {}
+    counter = 0
+
+    def sweep(job: dict) -> int:
+        oom = 0
+        if job["cgroups"]:
+            JobCgroups.kill_all(job["cgroups"])
+            oom = JobCgroups.oom_kills(job["cgroups"])
+            JobCgroups.remove(job["cgroups"])
+        if job["work"]:
+            import shutil
+
+            shutil.rmtree(job["work"], ignore_errors=True)
+        return oom
 
     def finish(pid: int, status: int) -> None:
-        control = jobs.pop(pid, None)
-        if control is None:
+        job = jobs.pop(pid, None)
+        if job is None:
             return
-        by_socket.pop(control.fileno(), None)
+        oom = sweep(job)
+        control = job["control"]
+        by_control.pop(control.fileno(), None)
         try:
             selector.unregister(control)
         except (KeyError, ValueError):
             pass
         try:
-            control.sendall(f"S{status}\n".encode())
+            control.sendall(f"S{status} {oom}\n".encode())
         except OSError:
             pass
         control.close()
 
     def kill(pid: int) -> None:
-        if pid in jobs:
-            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        job = jobs.get(pid)
+        if job is None:
+            return
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()
+            except OSError:
+                pass
+        if job["cgroups"]:
+            JobCgroups.kill_all(job["cgroups"])
+
+    def shutdown() -> None:
+        for pid in list(jobs):
+            kill(pid)
+        for pid in list(jobs):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            sweep(jobs.pop(pid))
+        if cgroups is not None:
+            for path in cgroups.base.values():  # leave the base so that it can be removed
+                parent = os.path.dirname(path)
                 try:
-                    target()
+                    with open(parent + "/cgroup.procs", "w") as handle:
+                        handle.write(str(os.getpid()))
                 except OSError:
                     pass
+            cgroups.remove_base()
+        os._exit(0)
+
+    def start(fds: list[int]) -> None:
+        nonlocal counter
+        control_fd, payload_fd, result_fd, out_fd = fds
+        counter += 1
+        control = socket.socket(fileno=control_fd)
+        paths: dict[str, str] = {}
+        work = None
+        try:
+            if job_cgroups is not None:
+                paths = job_cgroups.create(counter)
+            if not namespaced:
+                import tempfile
+
+                work = tempfile.mkdtemp(prefix="patflow-sandbox-")
+        except OSError:
+            paths = {}
+        uid = _job_uid(launcher_pid * 7919 + counter) if drop else None
+        pid = os.fork()
+        if pid == 0:
+            job = None
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                keep = sorted({payload_fd, result_fd, out_fd})
+                for low, high in zip([2] + keep, keep + [65536]):
+                    os.closerange(low + 1, high)
+                job = _read_payload(payload_fd)
+                if paths:
+                    JobCgroups.join(paths, job["limits"])
+                if namespaced:
+                    unshare(CLONE_NEWNS)
+                    mount_job_tmpfs(job["limits"], uid if uid is not None else 0)
+                    job_work = WORK_DIR
+                else:
+                    job_work = work
+                    if uid is not None:
+                        os.chown(job_work, uid, uid)
+            except BaseException as error:  # noqa: BLE001
+                _report_setup_failure(job, result_fd, error)
+            _enter_and_run(job, result_fd, out_fd, job_work, uid)
+        for fd in (payload_fd, result_fd, out_fd):
+            os.close(fd)
+        jobs[pid] = {"control": control, "cgroups": paths, "work": work}
+        by_control[control.fileno()] = pid
+        try:
+            control.sendall(f"P{pid}\n".encode())
+        except OSError:
+            pass
+        selector.register(control, selectors.EVENT_READ, "control")
 
     while True:
         for key, _ in selector.select():
@@ -885,6 +1301,7 @@ def serve(master_fd: int, config: dict) -> None:
                     if pid == 0:
                         break
                     finish(pid, status)
+                # Orphans (double-forked daemons) are re-parented to us: kill them.
                 for orphan in _children_of(os.getpid()):
                     if orphan not in jobs:
                         try:
@@ -897,39 +1314,15 @@ def serve(master_fd: int, config: dict) -> None:
                 except OSError:
                     message, fds = b"", []
                 if not message:
-                    for pid in list(jobs):
-                        kill(pid)
-                    os._exit(0)
-                if len(fds) != 4:
+                    shutdown()
+                if len(fds) == 4:
+                    start(fds)
+                else:
                     for fd in fds:
                         os.close(fd)
-                    continue
-                control_fd, payload_fd, result_fd, out_fd = fds
-                pid = os.fork()
-                if pid == 0:
-                    try:
-                        signal.set_wakeup_fd(-1)
-                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                        os.setsid()
-                        keep = sorted({payload_fd, result_fd, out_fd})
-                        for low, high in zip([2] + keep, keep + [65536]):
-                            os.closerange(low + 1, high)
-                        keeper(payload_fd, result_fd, out_fd, config)
-                    finally:
-                        os._exit(98)
-                for fd in (payload_fd, result_fd, out_fd):
-                    os.close(fd)
-                control = socket.socket(fileno=control_fd)
-                jobs[pid] = control
-                by_socket[control.fileno()] = pid
-                try:
-                    control.sendall(f"P{pid}\n".encode())
-                except OSError:
-                    pass
-                selector.register(control, selectors.EVENT_READ, "control")
             else:
                 control = key.fileobj
-                pid = by_socket.get(control.fileno())
+                pid = by_control.get(control.fileno())
                 try:
                     data = control.recv(64)
                 except OSError:

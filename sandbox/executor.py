@@ -23,6 +23,7 @@ every input gets its own outcome.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import pickle
@@ -40,7 +41,7 @@ from typing import Any
 
 import psutil
 
-from sandbox import codec
+from sandbox import _child, codec
 from sandbox.types import (
     CRASHED,
     FAILED,
@@ -67,6 +68,7 @@ KILL_WAIT_S = 5.0
 LOAD_FLOOR_S = 2.0  # the program's module-level code gets at least this long
 STDERR_KEEP_BYTES = 4096
 SETUP_FAILED_EXIT = 71
+SERVER_START_TIMEOUT_S = 60.0
 
 
 def _mode() -> str:
@@ -77,6 +79,7 @@ def _config() -> dict:
     return {
         "namespaces": os.environ.get("PATFLOW_SANDBOX_NAMESPACES", "1") != "0",
         "drop_uid": True,
+        "job_cgroups": os.environ.get("PATFLOW_SANDBOX_JOB_CGROUPS", "0") == "1",
     }
 
 
@@ -111,6 +114,17 @@ class _ForkServer:
         self.socket = parent_end
         self.owner_pid = os.getpid()
         self.send_lock = threading.Lock()
+        self.layers: dict[str, str] = {}
+        ready, _, _ = select.select([parent_end], [], [], SERVER_START_TIMEOUT_S)
+        hello = parent_end.recv(65536) if ready else b""
+        try:
+            message = json.loads(hello or b"{}")
+        except ValueError:
+            message = {}
+        if not message.get("ready"):
+            self.close()
+            raise OSError(f"fork server did not start: {message.get('error', 'no answer')}")
+        self.layers = dict(message.get("layers", {}))
 
     def alive(self) -> bool:
         return self.owner_pid == os.getpid() and self.process.poll() is None
@@ -133,6 +147,8 @@ class _ForkServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        # If the server died without cleaning up, its (empty) cgroups are removed here.
+        _child.JobCgroups.remove_leftovers(f"patflow-sandbox-{self.process.pid}")
 
 
 _server: _ForkServer | None = None
@@ -162,13 +178,14 @@ def _shutdown_server() -> None:
             _server = None
 
 
-def fork_server_status() -> str:
+def fork_server_status() -> tuple[str, dict[str, str]]:
+    """The fork server's line for the report, and the layers the server itself reported."""
     if _mode() != "fork":
-        return "unavailable: PATFLOW_SANDBOX_MODE is not 'fork' (spawning a fresh interpreter per run)"
+        return "unavailable: PATFLOW_SANDBOX_MODE is not 'fork' (spawning a fresh interpreter per run)", {}
     server = _fork_server()
     if server is None:
-        return "unavailable: the server process could not be started (spawning per run)"
-    return f"active (pid {server.process.pid})"
+        return "unavailable: the server process could not be started (spawning per run)", {}
+    return f"active (pid {server.process.pid})", server.layers
 
 
 class _Launch:
@@ -180,6 +197,7 @@ class _Launch:
         self.pidfd: int | None = None
         self.pid: int | None = None
         self.exit_status: int | None = None  # keeper exit code; >128 means signal - 128
+        self.oom_kills = 0
         self._control_buffer = b""
         server = _fork_server() if _mode() == "fork" else None
         if server is not None:
@@ -220,7 +238,9 @@ class _Launch:
                 if line.startswith(b"P"):
                     self.pid = int(line[1:])
                 elif line.startswith(b"S"):
-                    self.exit_status = _keeper_code(int(line[1:]))
+                    status, _, oom = line[1:].partition(b" ")
+                    self.oom_kills = int(oom or 0)
+                    self.exit_status = _keeper_code(int(status))
         else:
             self.popen.wait()
             self.exit_status = self.popen.returncode
@@ -298,6 +318,7 @@ class _RunState:
     stderr_head: bytes = b""
     output_bytes: int = 0
     exit_status: int | None = None
+    oom_kills: int = 0
 
 
 def _signal_name(number: int) -> str:
@@ -410,6 +431,7 @@ def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: 
     for line in buffer.split(b"\n"):
         handle(line)
     state.exit_status = launch.exit_status
+    state.oom_kills = launch.oom_kills
 
 
 def _apply_record(record: list, state: _RunState, time_limits_s, limits: Limits) -> None:
@@ -447,6 +469,8 @@ def _unreported_verdict(state: _RunState, index: int, time_limits_s, limits: Lim
         return TestVerdict(index, TIMEOUT, f"no result within {time_limits_s[index]:.3g} s", time_limits_s[index] * 1000)
     if state.stop_reason == "output_limit":
         return TestVerdict(index, OUTPUT_LIMIT, f"more than {limits.output_bytes} bytes on stdout/stderr")
+    if state.oom_kills:
+        return TestVerdict(index, MEMORY_EXCEEDED, f"killed by the memory cgroup (limit {limits.memory_mb} MB)")
     if exit_status is not None and exit_status > 128:
         number = exit_status - 128
         if number == signal.SIGXCPU:
@@ -465,10 +489,11 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
     limits = request.limits
     job: dict[str, Any] = {"program": request.program, "output_bytes": limits.output_bytes}
     if isinstance(tests, CheckFunctionTests):
-        job.update(kind="check_function", test_code=tests.test_code, entry_point=tests.entry_point)
+        job.update(kind="check_function", test_code=_precompiled(tests.test_code, "<test>"), entry_point=tests.entry_point)
         return job, 1
     if isinstance(tests, AssertTests):
-        job.update(kind="asserts", asserts=tuple(tests.asserts), setup_code=tests.setup_code, imports=tests.imports)
+        asserts = tuple(_precompiled(source, f"<test {i}>") for i, source in enumerate(tests.asserts))
+        job.update(kind="asserts", asserts=asserts, setup_code=tests.setup_code, imports=tests.imports)
         return job, len(tests.asserts)
     if isinstance(tests, CallTests):
         if tests.expected is not None and len(tests.expected) != len(tests.inputs):
@@ -480,6 +505,13 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
         job.update(kind="stdio", stdins=tuple(stdin for stdin, _ in tests.cases))
         return job, len(tests.cases)
     raise TypeError(f"unknown test spec {type(tests).__name__}")
+
+
+@functools.lru_cache(maxsize=8192)
+def _precompiled(source: str, filename: str) -> bytes | tuple[str, str]:
+    """Test code is trusted: rewrite and compile it once here, ship the marshalled code."""
+    compiled = _child.precompile_test_code(source, filename)
+    return compiled if isinstance(compiled, bytes) else ("error", compiled)
 
 
 def _limits_payload(limits: Limits, time_limits_s: list[float]) -> dict:

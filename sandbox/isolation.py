@@ -42,6 +42,8 @@ def isolation_report() -> dict[str, str]:
     if not executor._config()["namespaces"]:
         for layer in ("network namespace", "pid namespace", "mount namespace"):
             probed[layer] = "unavailable: disabled by PATFLOW_SANDBOX_NAMESPACES=0"
-    probed.setdefault("cgroup", "unavailable: not used")
-    probed["fork server"] = executor.fork_server_status()
+    probed.setdefault("cgroup", "unavailable: not probed")
+    probed["fork server"], server_layers = executor.fork_server_status()
+    if "cgroup" in server_layers:
+        probed["cgroup"] = server_layers["cgroup"]
     return {layer: probed.get(layer, "unavailable: not probed") for layer in LAYERS}

@@ -1,0 +1,25 @@
+"""``patflow doctor`` prints one line per isolation layer and exits 0."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+from sandbox.isolation import LAYERS
+
+
+def test_doctor_prints_every_layer_once_and_exits_zero():
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == len(LAYERS)
+    for layer, line in zip(LAYERS, lines):
+        assert line.startswith(layer)
+        state = line[len(layer) :].strip()
+        assert state.startswith("active") or state.startswith("unavailable: "), line
+
+
+def test_doctor_has_help():
+    result = CliRunner().invoke(app, ["doctor", "--help"])
+    assert result.exit_code == 0
+    assert "isolation" in result.output
