@@ -1,0 +1,150 @@
+"""ModelClient in-process through litellm's custom provider: cache, cost, limits, errors as data."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import sqlite3
+
+import pytest
+
+from tasks import prompts
+from tasks.models import ModelClient, ResponseCache, cost_usd, model_pricing, sim
+from tasks.models.pricing import sim_model_name
+from tasks.records import ModelConfig, ModelRequest
+
+SMALL = ModelConfig("sim/small")
+LARGE = ModelConfig("sim/large")
+
+
+@pytest.fixture(autouse=True)
+def registered(humaneval):
+    sim.register_problems(humaneval)
+
+
+def generate_request(problem, seed=0, sample_index=0) -> ModelRequest:
+    return ModelRequest(
+        prompts.generate_messages(problem.prompt, problem.entry_point),
+        seed=seed,
+        sample_index=sample_index,
+    )
+
+
+def test_litellm_reaches_the_simulator_in_process():
+    import litellm
+
+    from tasks.models import sim_provider  # noqa: F401
+
+    async def call():
+        return await litellm.acompletion(
+            model="sim/small", messages=[{"role": "user", "content": "def f(x):"}], seed=1
+        )
+
+    response = asyncio.run(call())
+    assert "```python" in response.choices[0].message.content
+    assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
+
+
+def test_a_completion_is_priced_from_its_tokens_and_a_repeat_is_a_free_cache_hit(tmp_path, humaneval):
+    client = ModelClient(cache=ResponseCache(tmp_path))
+    request = generate_request(humaneval[2], seed=4)
+    first = asyncio.run(client.complete(LARGE, request))
+    assert first.error is None and not first.cached and first.attempts == 1
+    expected = sim.respond("large", request.messages, seed=4, max_tokens=request.max_tokens)
+    assert (first.text, first.input_tokens, first.output_tokens) == (
+        expected.text, expected.input_tokens, expected.output_tokens,
+    )  # fmt: skip
+    assert first.cost_usd == pytest.approx(
+        (first.input_tokens * 0.90 + first.output_tokens * 0.90) / 1e6
+    )
+    # a new client (a later run) over the same directory: no model call, zero cost
+    again = asyncio.run(ModelClient(cache=ResponseCache(tmp_path)).complete(LARGE, request))
+    assert again.cached and again.cost_usd == 0.0 and again.attempts == 0
+    assert (again.text, again.input_tokens, again.output_tokens) == (
+        first.text, first.input_tokens, first.output_tokens,
+    )  # fmt: skip
+
+
+def test_cache_key_separates_model_seed_and_sample(tmp_path, humaneval):
+    client = ModelClient(cache=ResponseCache(tmp_path))
+    problem = humaneval[5]
+
+    async def run_all():
+        return await asyncio.gather(
+            client.complete(SMALL, generate_request(problem, seed=0)),
+            client.complete(LARGE, generate_request(problem, seed=0)),
+            client.complete(SMALL, generate_request(problem, seed=1)),
+            client.complete(SMALL, generate_request(problem, seed=0, sample_index=1)),
+        )
+
+    results = asyncio.run(run_all())
+    assert not any(r.cached for r in results)
+    assert ResponseCache(tmp_path).stats().entries == 4
+
+
+def test_identical_requests_in_flight_share_one_call(tmp_path, humaneval):
+    client = ModelClient(cache=ResponseCache(tmp_path))
+    request = generate_request(humaneval[7])
+
+    async def run_all():
+        return await asyncio.gather(*(client.complete(SMALL, request) for _ in range(5)))
+
+    results = asyncio.run(run_all())
+    assert sum(not r.cached for r in results) == 1
+    assert sum(r.cost_usd for r in results) == max(r.cost_usd for r in results) > 0
+    assert len({r.text for r in results}) == 1
+
+
+def test_failures_are_not_cached_and_never_raise(tmp_path):
+    client = ModelClient(cache=ResponseCache(tmp_path))
+    result = asyncio.run(client.complete(ModelConfig("sim/huge"), ModelRequest((("user", "x"),))))
+    assert result.error and result.error.startswith("bad_request:") and "sim/small" in result.error
+    assert result.text == "" and result.attempts == 1  # a 4xx is not retried
+    assert ResponseCache(tmp_path).stats().entries == 0
+
+
+def test_missing_key_variable_is_a_config_error_without_a_call(tmp_path, monkeypatch):
+    monkeypatch.delenv("PATFLOW_TEST_NO_SUCH_KEY", raising=False)
+    config = ModelConfig("sim/small", api_key_env="PATFLOW_TEST_NO_SUCH_KEY")
+    result = asyncio.run(ModelClient(cache=None).complete(config, ModelRequest((("user", "x"),))))
+    assert result.error.startswith("config:") and "PATFLOW_TEST_NO_SUCH_KEY" in result.error
+    assert result.attempts == 0
+
+
+def test_one_client_serves_several_event_loops(tmp_path, humaneval):
+    client = ModelClient(cache=None)
+    for problem in humaneval[:3]:  # each asyncio.run is a new loop; semaphores are per loop
+        assert asyncio.run(client.complete(SMALL, generate_request(problem))).error is None
+
+
+def test_client_and_cache_pickle_for_dask_workers(tmp_path):
+    client = pickle.loads(pickle.dumps(ModelClient(cache=ResponseCache(tmp_path), retry_base_delay_s=0.0)))
+    assert client.cache.directory == tmp_path and client.retry_base_delay_s == 0.0
+
+
+def prices(pricing):
+    return (pricing.input_usd_per_mtok, pricing.output_usd_per_mtok, pricing.cost_weight)
+
+
+def test_pricing_resolution_order():
+    assert prices(model_pricing(SMALL)) == (0.10, 0.20, 8.0)
+    assert model_pricing(ModelConfig("openai/sim-large")) == model_pricing(LARGE)
+    litellm_price = model_pricing(ModelConfig("openai/gpt-4o-mini"))
+    assert litellm_price.source == "litellm" and litellm_price.input_usd_per_mtok == pytest.approx(0.15)
+    override = model_pricing(
+        ModelConfig("sim/small", input_usd_per_mtok=1.0, output_usd_per_mtok=2.0, cost_weight=3.0)
+    )
+    assert prices(override) == (1.0, 2.0, 3.0) and override.source == "config"
+    unknown = model_pricing(ModelConfig("someprovider/unknown-model-xyz"))
+    assert prices(unknown) == (0.0, 0.0, None)
+    assert cost_usd(override, 1_000_000, 500_000) == pytest.approx(2.0)
+    assert sim_model_name("hosted_vllm/sim-medium") == "medium" and sim_model_name("gpt-4o") is None
+
+
+def test_cache_is_sqlite_wal_and_holds_no_request_secrets(tmp_path, humaneval):
+    client = ModelClient(cache=ResponseCache(tmp_path))
+    asyncio.run(client.complete(SMALL, generate_request(humaneval[1])))
+    with sqlite3.connect(tmp_path / "responses.sqlite3") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(responses)")]
+    assert columns == ["cache_key", "model", "text", "input_tokens", "output_tokens", "created_at_s"]

@@ -1,0 +1,208 @@
+"""ModelClient against a real loopback ``patflow sim serve``: faults, retries, limits, no key leaks.
+
+Every test checks the books both ways: each answer equals what the in-process simulator gives
+for the same request (nothing lost, nothing mixed up), and the client's attempt count equals
+the requests the server saw (no silent or extra tries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from model_fixtures import SimServerProcess, free_port
+
+from tasks import prompts
+from tasks.models import ModelClient, ResponseCache, sim
+from tasks.records import ModelConfig, ModelRequest
+
+pytestmark = pytest.mark.integration
+
+
+def config_for(server, **overrides) -> ModelConfig:
+    settings = {"max_retries": 6, "timeout_s": 10.0, "max_concurrency": 16, **overrides}
+    return ModelConfig("openai/sim-small", api_base=server.api_base, **settings)
+
+
+def requests_for(problems, count: int, seed: int = 0) -> list[ModelRequest]:
+    return [
+        ModelRequest(prompts.generate_messages(p.prompt, p.entry_point), seed=seed)
+        for p in problems[:count]
+    ]
+
+
+def expected(request: ModelRequest) -> sim.SimResponse:
+    return sim.respond("small", request.messages, seed=request.seed, max_tokens=request.max_tokens)
+
+
+def run_all(client, config, requests):
+    async def gather():
+        return await asyncio.gather(*(client.complete(config, r) for r in requests))
+
+    return asyncio.run(gather())
+
+
+def assert_exact_answers(results, requests):
+    for result, request in zip(results, requests):
+        assert result.error is None, result.error
+        want = expected(request)
+        assert (result.text, result.input_tokens, result.output_tokens) == (
+            want.text, want.input_tokens, want.output_tokens,
+        )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def same_knowledge_as_the_server():
+    # The server was started without --benchmark, so both simulators see unknown problems and
+    # answer with (seed-dependent) stubs; the comparison is still exact, byte for byte.
+    sim.clear_problems()
+
+
+@pytest.fixture(scope="module")
+def server(sim_server, humaneval):
+    # the first HTTP call through litellm builds its client (~1 s); keep that out of timed tests
+    warm = ModelClient(cache=None)
+    asyncio.run(warm.complete(config_for(sim_server), ModelRequest((("user", "warm up"),))))
+    return sim_server
+
+
+def test_429_storm_honours_retry_after(server, humaneval):
+    server.faults(error_kind="429", fail_first=6, retry_after_s=1)
+    requests = requests_for(humaneval, 4)
+    started = time.monotonic()
+    results = run_all(ModelClient(cache=None), config_for(server, max_retries=8), requests)
+    elapsed_s = time.monotonic() - started
+    assert_exact_answers(results, requests)
+    stats = server.stats()
+    assert stats["by_status"] == {"429": 6, "200": 4}
+    assert sum(r.attempts for r in results) == stats["requests"] == 10
+    assert elapsed_s >= 1.0, "Retry-After: 1 was not honoured (retry base delay is zero here)"
+
+
+def test_intermittent_500s_are_retried_and_nothing_is_double_counted(server, humaneval):
+    server.faults(error_kind="500", error_rate=0.3, fault_seed=11)
+    requests = requests_for(humaneval, 30)
+    results = run_all(ModelClient(cache=None), config_for(server, max_retries=10), requests)
+    assert_exact_answers(results, requests)
+    stats = server.stats()
+    assert stats["by_status"]["200"] == 30 and stats["by_status"]["500"] > 0
+    assert sum(r.attempts for r in results) == stats["requests"]
+    assert sum(r.output_tokens for r in results) == stats["output_tokens"]
+    assert any(r.attempts > 1 for r in results)
+
+
+def test_slow_answers_past_the_timeout_fail_as_data_after_the_configured_retries(server, humaneval):
+    server.faults(error_kind="slow", error_rate=1.0, slow_ms=3000)
+    started = time.monotonic()
+    [result] = run_all(
+        ModelClient(cache=None), config_for(server, timeout_s=0.3, max_retries=2), requests_for(humaneval, 1)
+    )
+    elapsed_s = time.monotonic() - started
+    assert result.error.startswith("timeout:") and result.text == "" and result.attempts == 3
+    assert 0.85 <= elapsed_s < 2.5
+
+
+def test_some_slow_answers_are_retried_to_success(server, humaneval):
+    server.faults(error_kind="slow", error_rate=0.4, slow_ms=3000, fault_seed=5)
+    requests = requests_for(humaneval, 10)
+    results = run_all(ModelClient(cache=None), config_for(server, timeout_s=0.5, max_retries=8), requests)
+    assert_exact_answers(results, requests)
+    assert any(r.attempts > 1 for r in results)
+
+
+def test_malformed_json_is_retried_then_reported(server, humaneval):
+    server.faults(error_kind="malformed", fail_first=2)
+    requests = requests_for(humaneval, 1)
+    [result] = run_all(ModelClient(cache=None), config_for(server), requests)
+    assert_exact_answers([result], requests)
+    assert result.attempts == 3
+
+    server.faults(error_kind="malformed", error_rate=1.0)
+    [result] = run_all(ModelClient(cache=None), config_for(server, max_retries=3), requests)
+    assert result.error and result.attempts == 4 and server.stats()["requests"] == 4
+
+
+def test_dropped_connections_are_retried(server, humaneval):
+    server.faults(error_kind="disconnect", fail_first=3)
+    requests = requests_for(humaneval, 2)
+    results = run_all(ModelClient(cache=None), config_for(server), requests)
+    assert_exact_answers(results, requests)
+    assert sum(r.attempts for r in results) == 5
+
+
+def test_connection_refused_is_a_connection_error_after_retries(humaneval):
+    config = ModelConfig("openai/sim-small", api_base=f"http://127.0.0.1:{free_port()}/v1", max_retries=2)
+    [result] = run_all(ModelClient(cache=None), config, requests_for(humaneval, 1))
+    assert result.error.startswith("connection:") and result.attempts == 3
+
+
+def test_concurrency_limit_holds_at_the_server(server, humaneval):
+    server.faults(latency_ms=100)
+    requests = requests_for(humaneval, 20)
+    results = run_all(ModelClient(cache=None), config_for(server, max_concurrency=4), requests)
+    assert_exact_answers(results, requests)
+    assert server.stats()["max_in_flight"] == 4
+
+
+def test_request_rate_limit_is_never_exceeded(server, humaneval):
+    server.faults(rate_limit_per_s=10)  # the server answers 429 above 10/s
+    requests = requests_for(humaneval, 25)
+    config = config_for(server, requests_per_minute=600)
+    results = run_all(ModelClient(cache=None), config, requests)
+    assert_exact_answers(results, requests)
+    stats = server.stats()
+    assert stats["max_requests_in_1s"] <= 10 and "429" not in stats["by_status"]
+    assert all(r.attempts == 1 for r in results)
+
+
+def test_server_killed_mid_run_then_restarted_loses_nothing(tmp_path, humaneval):
+    port = free_port()
+    server = SimServerProcess(port, tmp_path / "server.log", "--latency-ms", "100").start()
+    requests = requests_for(humaneval, 40, seed=3)
+    cache = ResponseCache(tmp_path / "cache")
+    client = ModelClient(cache=cache, retry_base_delay_s=0.2)
+    config = config_for(server, max_concurrency=8, max_retries=12)
+
+    async def chaos():
+        calls = asyncio.gather(*(client.complete(config, r) for r in requests))
+        await asyncio.sleep(0.35)
+        server.kill()  # requests in flight lose their connection; the rest find nothing there
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(server.start)
+        return await calls
+
+    try:
+        results = asyncio.run(chaos())
+    finally:
+        server.kill()
+    assert_exact_answers(results, requests)
+    assert any(r.attempts > 1 for r in results)
+    assert cache.stats().entries == 40
+    again = run_all(ModelClient(cache=cache), config, requests)  # the server is gone now
+    assert all(r.cached and r.attempts == 0 and r.cost_usd == 0 for r in again)
+    assert [r.text for r in again] == [r.text for r in results]
+
+
+def test_api_key_never_reaches_any_written_file(tmp_path, server, humaneval, monkeypatch):
+    secret = f"sk-patflow-leak-test-{uuid.uuid4().hex}"
+    monkeypatch.setenv("PATFLOW_LEAK_TEST_KEY", secret)
+    server.faults(error_kind="500", error_rate=0.5, fault_seed=3)
+    cache_dir = tmp_path / "cache"
+    client = ModelClient(cache=ResponseCache(cache_dir))
+    http = config_for(server, api_key_env="PATFLOW_LEAK_TEST_KEY", max_retries=1)
+    local = ModelConfig("sim/large", api_key_env="PATFLOW_LEAK_TEST_KEY")
+    requests = requests_for(humaneval, 12)
+    results = run_all(client, http, requests) + run_all(client, local, requests)
+    results += run_all(client, http, requests)  # cache hits
+    assert any(r.error for r in results) and any(r.cached for r in results)
+    assert all(secret not in (r.text + (r.error or "")) for r in results)
+    client.cache.close()
+    written = [p for p in [*tmp_path.rglob("*"), *Path(server.log_path).parent.rglob("*")] if p.is_file()]
+    assert any(p.name.startswith("responses.sqlite3") for p in written)
+    leaked = [str(p) for p in written if secret.encode() in p.read_bytes()]
+    assert not leaked
+    assert os.environ["PATFLOW_LEAK_TEST_KEY"] == secret  # the key was really there to leak
