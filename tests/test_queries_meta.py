@@ -74,3 +74,13 @@ def test_a_query_without_header_is_rejected(tmp_path):
     bad.write_text("-- Purpose: x\n-- Parameters:\n--   run_id whatever\n-- Columns:\n--   a  b\nSELECT 1 AS a\n")
     with pytest.raises(QueryError, match=r"bad\.sql:3"):
         parse_header(bad)
+
+
+def test_queries_dir_can_be_overridden(tmp_path, monkeypatch):
+    (tmp_path / "mine.sql").write_text(
+        "-- Purpose: my own question.\n-- Parameters:\n--   $n  required  how many\n"
+        "-- Columns:\n--   n  the value\nSELECT CAST($n AS INTEGER) AS n\n"
+    )
+    monkeypatch.setenv("PATFLOW_QUERIES_DIR", str(tmp_path))
+    assert list_queries() == [("mine", "my own question.")]
+    assert run_query(tmp_path / "store", "mine", {"n": "7"}).to_pylist() == [{"n": 7}]

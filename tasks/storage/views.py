@@ -22,6 +22,8 @@ missing required parameter is a ``QueryError`` with a one-line message.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -170,8 +172,23 @@ def pending_work_items(
 
 # --------------------------------------------------------------------------- named queries
 def queries_dir() -> Path:
-    """The repository's ``queries/`` directory (beside the ``tasks`` package)."""
-    return Path(__file__).resolve().parents[2] / "queries"
+    """Where the named queries live, first match wins.
+
+    ``PATFLOW_QUERIES_DIR`` if set; else the repository's ``queries/`` beside the ``tasks``
+    package (a checkout or an editable install); else the installed data-only package
+    ``patflow_queries`` (a wheel install ships ``queries/*.sql`` under that name).
+    """
+    override = os.environ.get("PATFLOW_QUERIES_DIR")
+    if override:
+        return Path(override)
+    beside_package = Path(__file__).resolve().parents[2] / "queries"
+    if beside_package.is_dir():
+        return beside_package
+    spec = importlib.util.find_spec("patflow_queries")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    return beside_package
 
 
 @dataclass(frozen=True)
