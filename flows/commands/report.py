@@ -41,6 +41,8 @@ def _format_cell(value: Any) -> str:
             return f"{value:,.0f}"
         if magnitude == 0:
             return "0"
+        if magnitude < 1:  # four significant digits, never in e-notation
+            return f"{value:.{3 - math.floor(math.log10(magnitude))}f}"
         return f"{value:.4g}"
     return str(value)
 
@@ -73,25 +75,44 @@ def render(table: pa.Table, fmt: str, title: str, file=None) -> None:
         for field in table.schema
         if pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
     }
-    rows = [[_format_cell(row[name]) for name in table.column_names] for row in table.to_pylist()]
-    natural_width = sum(
-        max(len(name), *(len(row[index]) for row in rows)) + 3
-        for index, name in enumerate(table.column_names)
-    )
-    if natural_width > console.width and table.num_rows <= MAX_TRANSPOSED_ROWS:
-        console.print(_transposed(table, rows, numeric, title))
+    names = list(table.column_names)
+    rows = [[_format_cell(row[name]) for name in names] for row in table.to_pylist()]
+
+    def natural_width(columns: list[str], cells: list[list[str]]) -> int:
+        return sum(
+            max(len(name), *(len(row[index]) for row in cells)) + 3
+            for index, name in enumerate(columns)
+        )
+
+    if natural_width(names, rows) > console.width and table.num_rows > 1:
+        # Text columns with one value in every row (the run, the models...) go into the title.
+        constant = [
+            index
+            for index, name in enumerate(names)
+            if name not in numeric and len({row[index] for row in rows}) == 1
+        ][: len(names) - 1]
+        if constant:
+            title += " — " + ", ".join(f"{names[index]}={rows[0][index]}" for index in constant)
+            names = [name for index, name in enumerate(names) if index not in constant]
+            rows = [[cell for index, cell in enumerate(row) if index not in constant] for row in rows]
+    mostly_measures = 2 * sum(name in numeric for name in names) >= len(names)
+    if (
+        natural_width(names, rows) > console.width
+        and table.num_rows <= MAX_TRANSPOSED_ROWS
+        and (mostly_measures or table.num_rows == 1)  # item lists read better as rows
+    ):
+        console.print(_transposed(names, rows, numeric, title))
         return
     rich_table = Table(title=title, header_style="bold")
-    for name in table.column_names:
+    for name in names:
         rich_table.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
     for row in rows:
         rich_table.add_row(*row)
     console.print(rich_table)
 
 
-def _transposed(table: pa.Table, rows: list[list[str]], numeric: set[str], title: str) -> Table:
+def _transposed(names: list[str], rows: list[list[str]], numeric: set[str], title: str) -> Table:
     """One column per result row, headed by its leading text columns; one line per measure."""
-    names = table.column_names
     label_count = 0
     while label_count < len(names) - 1 and names[label_count] not in numeric:
         label_count += 1
