@@ -418,8 +418,15 @@ class Runner:
         self._dumps = json.dumps
         self._write = os.write
         self._clock = time.perf_counter
+        self._getpid = os.getpid
+        self._exit = os._exit
+        self.owner_pid = os.getpid()
 
     def emit(self, *fields) -> None:
+        if self._getpid() != self.owner_pid:
+            # A forked copy of the runner (the candidate called fork): it never reports, or
+            # a program could fork, try several answers and let the right one report first.
+            self._exit(0)
         line = self._dumps([self.nonce, *fields], allow_nan=False).encode() + b"\n"
         if len(line) > MAX_RECORD_BYTES:
             line = self._dumps([self.nonce, *fields[:2], "output_limit", "result record too large", fields[4], None]).encode() + b"\n"
@@ -1184,10 +1191,33 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             shutil.rmtree(job["work"], ignore_errors=True)
         return oom
 
+    def sweep_orphans() -> None:
+        """Kill what jobs left behind: orphans are re-parented to us (pid 1 or subreaper)."""
+        for _ in range(50):
+            orphans = [pid for pid in _children_of(os.getpid()) if pid not in jobs]
+            if not orphans:
+                return
+            for orphan in orphans:
+                try:
+                    os.kill(orphan, signal.SIGKILL)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + 0.05
+            for orphan in orphans:
+                while time.monotonic() < deadline:
+                    try:
+                        done, _ = os.waitpid(orphan, os.WNOHANG)
+                    except ChildProcessError:
+                        break
+                    if done:
+                        break
+                    time.sleep(0.0005)
+
     def finish(pid: int, status: int) -> None:
         job = jobs.pop(pid, None)
         if job is None:
             return
+        sweep_orphans()
         oom = sweep(job)
         control = job["control"]
         by_control.pop(control.fileno(), None)
@@ -1301,13 +1331,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                     if pid == 0:
                         break
                     finish(pid, status)
-                # Orphans (double-forked daemons) are re-parented to us: kill them.
-                for orphan in _children_of(os.getpid()):
-                    if orphan not in jobs:
-                        try:
-                            os.kill(orphan, signal.SIGKILL)
-                        except OSError:
-                            pass
+                sweep_orphans()
             elif key.data == "master":
                 try:
                     message, fds, _flags, _addr = socket.recv_fds(master, 64, 8)

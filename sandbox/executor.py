@@ -382,7 +382,12 @@ def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: 
     while launch.exit_status is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            if state.load_failure is None and state.setup_error is None and state.next_index < state.total:
+            if (
+                state.stop_reason is None
+                and state.load_failure is None
+                and state.setup_error is None
+                and state.next_index < state.total
+            ):
                 state.stop_reason = "timeout"
             launch.kill()
             break
