@@ -31,7 +31,7 @@ from tasks.benchmarks.drafts import PUBLIC_TEST_MODES, Draft, assemble
 from tasks.benchmarks.evalplus import EVALPLUS_FIELDS, evalplus_drafts
 from tasks.benchmarks.humaneval import HUMANEVAL_FIELDS, humaneval_drafts
 from tasks.benchmarks.mbpp import MBPP_FIELDS, SANITIZED_FIELDS, mbpp_drafts
-from tasks.benchmarks.reference_runs import LOADER_VERSION
+from tasks.benchmarks.reference_runs import LOADER_VERSION, read_pickle, write_pickle
 from tasks.benchmarks.sources import (
     BUILTIN_SOURCES,
     STDIO_DEMO_PATH,
@@ -43,6 +43,7 @@ from tasks.benchmarks.sources import (
     read_json_records,
     read_text,
     resolve_data_dir,
+    user_cache_dir,
 )
 from tasks.benchmarks.stdio import LIVECODEBENCH_FIELDS, STDIO_FIELDS, livecodebench_drafts, stdio_drafts
 from tasks.records import Benchmark, DatasetInfo
@@ -119,6 +120,24 @@ def _load_builtin(source: BuiltinSource, data_dir: str | None, public_mode: str)
 
 
 def _load_file(path: Path, info: DatasetInfo, public_mode: str, forced_format: str | None = None) -> Benchmark:
+    """Parsed benchmark, from the cache when this exact content was parsed before."""
+    cache_path = (
+        user_cache_dir() / "benchmarks"
+        / f"benchmark-{_safe_name(info.name)}-{info.content_sha256[:24]}-{public_mode}-v{LOADER_VERSION}.pkl"
+    )
+    cached = read_pickle(cache_path)
+    if isinstance(cached, Benchmark) and cached.info == info:
+        return cached
+    benchmark = _parse_file(path, info, public_mode, forced_format)
+    write_pickle(cache_path, benchmark)
+    return benchmark
+
+
+def _safe_name(name: str) -> str:
+    return "".join(char if char.isalnum() or char in "-_" else "_" for char in name)[:40]
+
+
+def _parse_file(path: Path, info: DatasetInfo, public_mode: str, forced_format: str | None) -> Benchmark:
     records = list(read_json_records(path))
     if not records:
         raise BenchmarkError(f"{path}: no records (expected one JSON object per line)")
@@ -162,7 +181,7 @@ def detect_format(path: Path, line_number: int, record: dict) -> str:
             return format_name
     if "prompt" in record and "task_id" in record:
         return "humaneval"  # require_fields then names the missing field
-    expected = "; ".join(f"{label} ({', '.join(fields)})" for _name, label, fields, _m in _FORMATS)
+    expected = "; ".join(f"{label} ({', '.join(fields)})" for _name, label, fields, _m in reversed(_FORMATS))
     found = ", ".join(sorted(record)) or "none"
     raise BenchmarkError(f"{path}:{line_number}: no known benchmark format matches fields ({found}); expected {expected}")
 

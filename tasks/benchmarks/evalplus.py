@@ -59,7 +59,7 @@ def evalplus_drafts(
     for line_number, record in records:
         require_fields(path, line_number, record, EVALPLUS_FIELDS, "EvalPlus")
         for field_name in ("base_input", "plus_input"):
-            value = record.get(field_name, [])
+            value = record.get(field_name) or []  # Mbpp/793 has plus_input {} (no inputs)
             if not isinstance(value, list) or not all(isinstance(args, list) for args in value):
                 raise BenchmarkError(
                     f"{path}:{line_number}: field '{field_name}' must be a list of argument lists"
