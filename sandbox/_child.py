@@ -137,11 +137,15 @@ _BASES = (bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, s
 
 
 def _plain_base(value) -> type | None:
-    """The builtin base of a subclass that does not change comparison, else None."""
+    """The builtin base of a subclass whose comparison the solution did not change, else None.
+
+    Standard-library subclasses (OrderedDict, Counter, namedtuple classes...) are sent as
+    their base; a class defined by the solution that overrides comparison is refused.
+    """
     for cls in type(value).__mro__:
         if cls in _BASES:
             return cls
-        if any(name in cls.__dict__ for name in _COMPARISON_DUNDERS):
+        if _solution_class(cls) and any(name in cls.__dict__ for name in _COMPARISON_DUNDERS):
             return None
     return None
 

@@ -1,0 +1,290 @@
+"""The four test formats, the verdict taxonomy, outputs mode, comparisons and reward hacks.
+
+These programs are well-behaved or merely wrong; hostile ones live in the jailed
+conformance table (``test_sandbox_conformance.py``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from sandbox import execute, executor
+from sandbox.types import (
+    AssertTests,
+    CallTests,
+    CheckFunctionTests,
+    ExecutionRequest,
+    Limits,
+    StdioTests,
+)
+
+FAST = Limits(timeout_s=2.0)
+ADD = "def add(a, b):\n    return a + b\n"
+
+
+def run(program: str, tests, **kwargs):
+    return execute(ExecutionRequest(program, tests, kwargs.pop("limits", FAST), **kwargs))
+
+
+# --------------------------------------------------------------------------- check_function
+def test_check_function_pass_and_fail():
+    check = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
+    assert run(ADD, CheckFunctionTests(check, "add")).status == "passed"
+    wrong = run("def add(a, b):\n    return a - b\n", CheckFunctionTests(check, "add"))
+    assert wrong.status == "failed"
+    assert wrong.tests[0].detail == "expected 5, got -1"
+    assert wrong.tests[0].duration_ms > 0
+
+
+def test_check_function_missing_entry_point_and_syntax_error():
+    check = "def check(candidate):\n    assert candidate(1, 1) == 2\n"
+    assert run("def other():\n    pass\n", CheckFunctionTests(check, "add")).status == "error:NameError"
+    broken = run("def add(a, b)\n    return a + b\n", CheckFunctionTests(check, "add"))
+    assert broken.status == "syntax_error"
+    assert "SyntaxError" in broken.tests[0].detail
+
+
+def test_runtime_error_status_names_the_exception():
+    result = run("def add(a, b):\n    return {}[a]\n", CheckFunctionTests("def check(c):\n    c(1, 2)\n", "add"))
+    assert result.status == "error:KeyError"
+
+
+# --------------------------------------------------------------------------- asserts
+def test_asserts_each_is_a_test_and_setup_runs_after_the_candidate():
+    program = "class Node:\n    def __init__(self, v):\n        self.v = v\ndef value(n):\n    return n.v\n"
+    tests = AssertTests(
+        ("assert value(root) == 1", "assert value(root) == 2", "assert sqrt(value(root)) == 1"),
+        setup_code="root = Node(1)",  # uses a class the solution defines
+        imports="from math import sqrt",
+    )
+    result = run(program, tests)
+    assert [t.status for t in result.tests] == ["passed", "failed", "passed"]
+    assert result.status == "failed"
+    assert result.tests_passed == 2
+
+
+def test_asserts_imports_run_before_the_candidate():
+    program = "def area(r):\n    return math.pi * r * r\n"  # relies on the test imports
+    result = run(program, AssertTests(("assert area(1) == math.pi",), imports="import math"))
+    assert result.status == "passed"
+
+
+# --------------------------------------------------------------------------- call
+def test_call_outputs_mode_returns_outputs_in_input_order():
+    program = "def f(x):\n    return [x, (x,), {x: {x}}, frozenset([x]), str(x), x / 2, 2 ** 100 * x, b'a' * x, complex(x, 1)]\n"
+    result = run(program, CallTests("f", tuple((i,) for i in range(1, 6))))
+    assert result.status == "passed"
+    assert result.outputs[2] == [3, (3,), {3: {3}}, frozenset([3]), "3", 1.5, 2**100 * 3, b"aaa", complex(3, 1)]
+    assert len(result.outputs) == 5
+
+
+def test_call_outputs_mode_special_floats_and_unencodable_values():
+    program = (
+        "class Box:\n    pass\n"
+        "def f(kind):\n"
+        "    return {'nan': float('nan'), 'inf': float('-inf'), 'box': Box(), 'gen': (i for i in [])}[kind]\n"
+    )
+    result = run(program, CallTests("f", (("nan",), ("inf",), ("box",), ("gen",))))
+    assert math.isnan(result.outputs[0]) and result.outputs[1] == -math.inf
+    assert result.outputs[2] is None and result.tests[2].status == "error:UnencodableOutput"
+    assert "Box" in result.tests[2].detail
+    assert result.tests[3].status == "error:UnencodableOutput"
+
+
+def test_call_compares_in_the_parent_with_atol_recursively():
+    program = "def f(x):\n    return [x + 1e-7, (x, x + 3e-7)]\n"
+    tests = CallTests("f", ((1.0,),), expected=([1.0, (1.0, 1.0)],), atol=1e-6)
+    assert run(program, tests).status == "passed"
+    strict = CallTests("f", ((1.0,),), expected=([1.0, (1.0, 1.0)],), atol=1e-9)
+    failed = run(program, strict)
+    assert failed.status == "failed" and "expected" in failed.tests[0].detail
+
+
+def test_call_float_expected_defaults_to_1e6_tolerance_like_evalplus():
+    program = "def f():\n    return 0.1 + 0.2\n"
+    assert run(program, CallTests("f", ((),), expected=(0.3,))).status == "passed"
+    assert run(program, CallTests("f", ((),), expected=(0.31,))).status == "failed"
+
+
+def test_call_polynomial_root_comparison():
+    program = "def find_zero(xs):\n    return 1.0\n"  # root of x - 1 and of x^2 - 1
+    passing = CallTests("find_zero", (([-1, 1],), ([-1, 0, 1],)), expected=(None, None), comparison="polynomial_root")
+    assert run(program, passing).status == "passed"
+    failing = CallTests("find_zero", (([2, 1],),), expected=(None,), comparison="polynomial_root", atol=1e-4)
+    assert run(program, failing).status == "failed"
+
+
+def test_call_inputs_are_fresh_per_call():
+    program = "def f(xs):\n    xs.append(1)\n    return len(xs)\n"
+    result = run(program, CallTests("f", (([],), ([],)), expected=(1, 1)))
+    assert result.status == "passed"
+
+
+def test_call_outputs_mode_resumes_after_a_timeout():
+    program = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
+    result = run(program, CallTests("f", ((0,), (1,), (2,))), time_limits_s=(1.0, 0.3, 1.0))
+    assert [t.status for t in result.tests] == ["passed", "timeout", "passed"]
+    assert result.outputs == (0, None, 2)
+    assert result.status == "timeout"
+
+
+def test_comparison_mode_stops_after_a_timeout():
+    program = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
+    result = run(program, CallTests("f", ((0,), (1,), (2,)), expected=(0, 1, 2)), time_limits_s=(1.0, 0.3, 1.0))
+    assert [t.status for t in result.tests] == ["passed", "timeout", "no_result"]
+
+
+def test_mismatched_expected_and_time_limits_are_caller_errors():
+    with pytest.raises(ValueError):
+        run(ADD, CallTests("add", ((1, 2),), expected=(3, 4)))
+    with pytest.raises(ValueError):
+        run(ADD, CallTests("add", ((1, 2),), expected=(3,)), time_limits_s=(1.0, 1.0))
+
+
+# --------------------------------------------------------------------------- stdio
+def test_stdio_whitespace_tolerant_comparison_and_stdin_per_case():
+    program = "import sys\nn = int(sys.stdin.readline())\nnums = list(map(int, input().split()))\nprint(sum(nums) * n, '  ')\nprint()\n"
+    tests = StdioTests((("2\n1 2 3\n", "12\n"), ("1\n5\n", "  5  \n\n"), ("1\n5\n", "6\n")))
+    result = run(program, tests)
+    assert [t.status for t in result.tests] == ["passed", "passed", "failed"]
+
+
+def test_stdio_buffer_and_fd_level_io():
+    program = "import sys, os\ndata = sys.stdin.buffer.read()\nsys.stdout.buffer.write(data.upper())\nsys.stdout.flush()\nos.write(1, b'!')\n"
+    assert run(program, StdioTests((("abc", "ABC!"),))).status == "passed"
+
+
+def test_stdio_exit_codes():
+    assert run("print(1)\nexit(0)\n", StdioTests((("", "1"),))).status == "passed"
+    assert run("print(1)\nraise SystemExit(3)\n", StdioTests((("", "1"),))).status == "error:SystemExit"
+
+
+# --------------------------------------------------------------------------- taxonomy
+def test_no_tests_is_its_own_status():
+    result = run(ADD, AssertTests(()))
+    assert result.status == "no_tests" and not result.passed
+
+
+def test_first_non_pass_is_the_sample_status():
+    result = run(ADD, AssertTests(("assert add(1, 1) == 2", "assert add(1, 1) == 3", "add(None, 1)")))
+    assert [t.status for t in result.tests] == ["passed", "failed", "error:TypeError"]
+    assert result.status == "failed"
+
+
+def test_per_test_time_limits():
+    program = "import time\ndef nap(s):\n    time.sleep(s)\n    return s\n"
+    tests = AssertTests(("assert nap(0.01) == 0.01", "assert nap(0.6) == 0.6"))
+    result = run(program, tests, time_limits_s=(1.0, 0.2))
+    assert [t.status for t in result.tests] == ["passed", "timeout"]
+
+
+# --------------------------------------------------------------------------- reward hacks
+def test_solution_class_overriding_eq_is_rejected_everywhere():
+    program = "class Anything:\n    def __eq__(self, other):\n        return True\ndef f():\n    return Anything()\n"
+    check = run(program, CheckFunctionTests("def check(c):\n    assert c() == 42\n", "f"))
+    assert check.status == "failed" and "reward hack" in check.tests[0].detail
+    asserts = run(program, AssertTests(("assert f() == 42", "assert 42 == f()")))
+    assert [t.status for t in asserts.tests] == ["failed", "failed"]
+    call = run(program, CallTests("f", ((),), expected=(42,)))
+    assert call.status == "error:UnencodableOutput"
+
+
+def test_plain_subclasses_still_compare_as_their_base():
+    program = "from collections import namedtuple, OrderedDict\nP = namedtuple('P', 'x y')\ndef f():\n    return [P(1, 2), OrderedDict(a=1)]\n"
+    result = run(program, CallTests("f", ((),), expected=([(1, 2), {"a": 1}],)))
+    assert result.status == "passed"
+
+
+def test_builtins_and_exception_tampering_is_rejected():
+    patched_len = "import builtins\nbuiltins.len = lambda x: 3\ndef f():\n    return 1\n"
+    assert run(patched_len, AssertTests(("assert f() == 1",))).tests[0].detail.startswith("reward hack")
+    patched_error = "import builtins\nclass E(Exception):\n    pass\nbuiltins.AssertionError = E\ndef f():\n    return 0\n"
+    assert run(patched_error, AssertTests(("assert f() == 1",))).status == "failed"
+    patched_math = "import math\nmath.isclose = lambda *a, **k: True\ndef f():\n    return 0\n"
+    result = run(patched_math, AssertTests(("assert math.isclose(f(), 1)",), imports="import math"))
+    assert result.status == "failed" and "math.isclose" in result.tests[0].detail
+
+
+FRAME_PEEK = """
+import sys
+def f():
+    frame = sys._getframe(1)
+    found = []
+    while frame is not None:
+        found += [c for c in frame.f_code.co_consts if isinstance(c, int) and c > 1000]
+        found += [v for v in frame.f_locals.values() if isinstance(v, int) and v > 1000]
+        frame = frame.f_back
+    return found[0] if found else -1
+"""
+
+
+def test_frame_peeking_cannot_find_expected_values_in_call_tests():
+    result = run(FRAME_PEEK, CallTests("f", ((),), expected=(987654321,)))
+    assert result.status == "failed"
+
+
+def test_frame_peeking_in_check_functions_is_a_documented_gap():
+    # The check function holds its expected values in the child; this is not caught (see
+    # sandbox/_child.py). The test pins the documented behaviour so a fix is noticed.
+    result = run(FRAME_PEEK, CheckFunctionTests("def check(c):\n    assert c() == 987654321\n", "f"))
+    assert result.status == "passed"
+
+
+# --------------------------------------------------------------------------- concurrency
+def test_many_threads_at_once_get_their_own_verdicts():
+    def one(i: int):
+        program = f"def f(x):\n    return x * {i}\n"
+        return run(program, CallTests("f", ((2,),), expected=(2 * i,))).status, i
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(48)))
+    assert all(status == "passed" for status, _ in results), results
+
+
+def test_fork_server_restarts_after_it_dies():
+    assert run(ADD, AssertTests(("assert add(1, 2) == 3",))).passed
+    server = executor._server
+    if server is None:
+        pytest.skip("no fork server in this configuration")
+    server.process.kill()
+    server.process.wait()
+    assert run(ADD, AssertTests(("assert add(1, 2) == 3",))).passed
+    assert executor._server is not server
+
+
+def test_environment_never_reaches_the_child(monkeypatch):
+    monkeypatch.setenv("PATFLOW_TEST_API_KEY", "sk-should-not-leak")
+    executor._shutdown_server()  # a new server is started with this variable set
+    program = "import os\ndef f():\n    return sorted(os.environ)\n"
+    result = run(program, CallTests("f", ((),)))
+    assert result.outputs[0] == ["HOME", "LANG", "PATH", "TMPDIR"]
+
+
+# --------------------------------------------------------------------------- real data
+def test_every_humaneval_canonical_solution_passes_and_return_none_fails(shared_datasets):
+    with gzip.open(shared_datasets / "humaneval" / "HumanEval.jsonl.gz", "rt") as handle:
+        problems = [json.loads(line) for line in handle]
+    limits = Limits(timeout_s=20.0)
+
+    def verdicts(body_of):
+        with ThreadPoolExecutor(4) as pool:
+            return list(
+                pool.map(
+                    lambda p: execute(
+                        ExecutionRequest(p["prompt"] + body_of(p), CheckFunctionTests(p["test"], p["entry_point"]), limits)
+                    ),
+                    problems,
+                )
+            )
+
+    canonical = verdicts(lambda p: p["canonical_solution"])
+    assert [p["task_id"] for p, r in zip(problems, canonical) if not r.passed] == []
+    wrong = verdicts(lambda p: "    return None\n")
+    assert [p["task_id"] for p, r in zip(problems, wrong) if r.passed] == []
+
+
