@@ -1,6 +1,9 @@
--- Purpose: Per run, policy and model configuration: pass@1 on hidden tests and the mean cost of a work item (tokens and USD by role, the paper's weighted relative cost), relative to `standard` with the same generator in the same run.
+-- Purpose: Per run, policy and model configuration: pass@1 on hidden tests and the mean cost of a work item (tokens and USD by role, the paper's weighted relative cost), relative to a reference configuration (default: `standard` with the same generator in the same run).
 -- Parameters:
 --   $run_id  optional  restrict to this run; not given (NULL) = every run in the views
+--   $reference_policy  optional  the policy costs are relative to; NULL = 'standard'
+--   $reference_generator  optional  the generator model of the reference; NULL = the row's own
+--     generator (each configuration is compared with the reference policy on its generator)
 -- Columns:
 --   run_id  the run
 --   policy  policy name
@@ -21,12 +24,12 @@
 --   mean_cost_usd  list-price USD per work item, all roles
 --   mean_billed_cost_usd  USD per work item actually paid: calls that were not cache hits
 --   planner_invocation_rate  fraction of work items in which the planner was invoked
---   cost_relative_to_standard  mean_cost_usd / that of `standard` with the same generator in
---     the same run; NULL if there is no such standard or its cost is 0
+--   cost_relative_to_reference  mean_cost_usd / that of the reference (same run; by default
+--     `standard` with the same generator); NULL if there is no reference or its cost is 0
 --   mean_weighted_tokens  per work item: sum over calls of cost_weight x (input + output
 --     tokens), cache hits included; NULL if any call of the configuration has no cost_weight
---   weighted_cost_relative_to_standard  the paper's relative cost: mean_weighted_tokens /
---     that of `standard` with the same generator in the same run (standard = 1.0)
+--   weighted_cost_relative_to_reference  the paper's relative cost: mean_weighted_tokens /
+--     that of the reference (reference = 1.0)
 WITH items AS (
     SELECT run_id, chunk_id, task_id, policy, seed, generator_model, planner_model,
            passed, suites_passed, planner_invoked
@@ -99,14 +102,15 @@ cost AS (
     FROM per_item
     GROUP BY ALL
 ),
-standard AS (
-    -- The baseline ignores the planner model: `standard` never calls the planner.
+reference AS (
+    -- Keyed by generator only: the planner model does not change `standard`, which never calls
+    -- it; a reference run under several planners is averaged over all of its items.
     SELECT run_id, generator_model,
-           avg(cost_usd) AS standard_cost_usd,
+           avg(cost_usd) AS reference_cost_usd,
            CASE WHEN sum(unweighted_calls) = 0 THEN avg(weighted_tokens) END
-               AS standard_weighted_tokens
+               AS reference_weighted_tokens
     FROM per_item
-    WHERE policy = 'standard'
+    WHERE policy = coalesce(CAST($reference_policy AS VARCHAR), 'standard')
     GROUP BY ALL
 )
 SELECT a.run_id, a.policy, a.generator_model, a.planner_model,
@@ -116,11 +120,13 @@ SELECT a.run_id, a.policy, a.generator_model, a.planner_model,
        c.mean_planner_input_tokens, c.mean_planner_output_tokens,
        c.mean_generator_cost_usd, c.mean_planner_cost_usd, c.mean_cost_usd, c.mean_billed_cost_usd,
        c.planner_invocation_rate,
-       c.mean_cost_usd / nullif(s.standard_cost_usd, 0) AS cost_relative_to_standard,
+       c.mean_cost_usd / nullif(r.reference_cost_usd, 0) AS cost_relative_to_reference,
        c.mean_weighted_tokens,
-       c.mean_weighted_tokens / nullif(s.standard_weighted_tokens, 0)
-           AS weighted_cost_relative_to_standard
+       c.mean_weighted_tokens / nullif(r.reference_weighted_tokens, 0)
+           AS weighted_cost_relative_to_reference
 FROM accuracy AS a
 JOIN cost AS c USING (run_id, policy, generator_model, planner_model)
-LEFT JOIN standard AS s USING (run_id, generator_model)
+LEFT JOIN reference AS r
+  ON r.run_id = a.run_id
+ AND r.generator_model = coalesce(CAST($reference_generator AS VARCHAR), a.generator_model)
 ORDER BY a.run_id, a.generator_model, a.planner_model, a.policy

@@ -51,7 +51,7 @@ def build_items():
     return items
 
 
-def expected_rows(items):
+def expected_rows(items, reference_policy="standard", reference_generator=None):
     groups = defaultdict(list)
     for item in items:
         groups[(item.run_id, item.policy.name, item.generator_model, item.planner_model)].append(item)
@@ -99,11 +99,11 @@ def expected_rows(items):
         }
     for (run_id, policy, generator, planner), row in rows.items():
         standard = [r for (rr, p, g, _), r in rows.items()
-                    if (rr, p, g) == (run_id, "standard", generator)]
+                    if (rr, p, g) == (run_id, reference_policy, reference_generator or generator)]
         base = standard[0] if standard else None
-        row["cost_relative_to_standard"] = (
+        row["cost_relative_to_reference"] = (
             row["mean_cost_usd"] / base["mean_cost_usd"] if base else None)
-        row["weighted_cost_relative_to_standard"] = (
+        row["weighted_cost_relative_to_reference"] = (
             row["mean_weighted_tokens"] / base["mean_weighted_tokens"]
             if base and row["mean_weighted_tokens"] is not None else None)
     return rows
@@ -141,11 +141,38 @@ def test_compare_policies_matches_python(golden_store):
     for key, row in expected.items():
         assert_row_matches(actual[key], row, key)
     standard = actual[("r1", "standard", "sim/small", "sim/large")]
-    assert standard["cost_relative_to_standard"] == pytest.approx(1.0)
-    assert standard["weighted_cost_relative_to_standard"] == pytest.approx(1.0)
+    assert standard["cost_relative_to_reference"] == pytest.approx(1.0)
+    assert standard["weighted_cost_relative_to_reference"] == pytest.approx(1.0)
     pat_r2 = actual[("r2", "pat", "sim/medium", "sim/large")]
-    assert pat_r2["pass_at_1_plus"] is None and pat_r2["cost_relative_to_standard"] is None
+    assert pat_r2["pass_at_1_plus"] is None and pat_r2["cost_relative_to_reference"] is None
     assert pat_r2["mean_weighted_tokens"] is None  # a call without a weight: no silent partial sum
+
+
+def test_compare_policies_reference_parameters(store):
+    items = build_items()
+    items += [make_item(i.task_id, i.policy.name, i.seed, generator="sim/large",
+                        calls=tuple(Call(c.role, c.input_tokens * 2, c.output_tokens, c.cost_usd * 3,
+                                         70.0 if c.role == "generator" else c.cost_weight)
+                                    for c in i.calls),
+                        suites=i.outcome.suites_passed)
+              for i in items if i.run_id == "r1"]
+    for run_id in ("r1", "r2"):
+        write_chunk(store, [i for i in items if i.run_id == run_id])
+    for params in ({"reference_policy": "pat"}, {"reference_generator": "sim/large"},
+                   {"reference_policy": "pat", "reference_generator": "sim/small"}):
+        table = run_query(store, "compare_policies", params)
+        expected = expected_rows(items, params.get("reference_policy", "standard"),
+                                 params.get("reference_generator"))
+        actual = {(r["run_id"], r["policy"], r["generator_model"], r["planner_model"]): r
+                  for r in table.to_pylist()}
+        assert set(actual) == set(expected)
+        for key, row in expected.items():
+            assert_row_matches(actual[key], row, key)
+    large_standard = run_query(store, "compare_policies", {"reference_generator": "sim/large"})
+    ratios = {(r["policy"], r["generator_model"]): r["cost_relative_to_reference"]
+              for r in large_standard.to_pylist() if r["run_id"] == "r1"}
+    assert ratios[("standard", "sim/large")] == pytest.approx(1.0)
+    assert ratios[("standard", "sim/small")] == pytest.approx(1 / 3)
 
 
 def test_compare_policies_run_id_parameter_and_view_restriction(golden_store):

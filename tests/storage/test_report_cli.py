@@ -45,7 +45,7 @@ def test_report_json_default_query_over_all_runs(filled):
         ("r1", "pat"), ("r1", "standard"), ("other", "pat")}
     pat = next(r for r in rows if (r["run_id"], r["policy"]) == ("r1", "pat"))
     weighted = 8 * 120 + 70 * 360 + 8 * 180
-    assert pat["weighted_cost_relative_to_standard"] == pytest.approx(weighted / (8 * 120))
+    assert pat["weighted_cost_relative_to_reference"] == pytest.approx(weighted / (8 * 120))
 
 
 def test_report_run_id_filter_csv_and_env_store(filled):
@@ -95,7 +95,7 @@ def test_print_report_table_shows_the_comparison(filled, capsys):
     print_report(str(filled), ["r1"])
     out = capsys.readouterr().out
     assert "pass_at_1" in out and "standard" in out and "pat" in out
-    assert "weighted_cost_relative_to_standard" in out
+    assert "weighted_cost_relative_to_reference" in out
 
 
 def test_print_report_on_empty_run_says_so(filled, capsys):
