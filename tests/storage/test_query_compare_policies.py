@@ -8,7 +8,7 @@ from collections import defaultdict
 from statistics import mean
 
 import pytest
-from conftest import Call, Check, make_item
+from storage_builders import Call, Check, make_item
 
 from tasks.storage import QueryError, connect, run_query, write_chunk
 

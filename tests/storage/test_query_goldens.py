@@ -10,7 +10,7 @@ import math
 from collections import Counter, defaultdict
 
 import pytest
-from conftest import Call, Check, make_item
+from storage_builders import Call, Check, make_item
 
 from tasks.storage import QueryError, run_query, write_chunk
 

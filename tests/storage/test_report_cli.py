@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from conftest import Call, Check, make_item
+from storage_builders import Call, Check, make_item
 from typer.testing import CliRunner
 
 from flows.cli import app

@@ -8,7 +8,7 @@ import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from conftest import Call, Check, make_item
+from storage_builders import Call, Check, make_item
 
 from tasks.storage import completed_work_items, connect, pending_work_items
 
@@ -22,7 +22,7 @@ def test_process_killed_before_commit_leaves_nothing_visible(store):
         f"""
         import os, sys
         sys.path[:0] = [{str(TESTS_DIR)!r}, {str(REPO_ROOT)!r}]
-        from conftest import Call, Check, make_item
+        from storage_builders import Call, Check, make_item
         import tasks.storage.writer as writer
         real_write = writer.write_table_atomically
         def dying_write(table, path):

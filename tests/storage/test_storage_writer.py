@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import Call, Check, make_item
+from storage_builders import Call, Check, make_item
 
 from tasks.records import ModelConfig, PolicySpec, RunConfig
 from tasks.storage import (
