@@ -12,8 +12,8 @@
   is given; tests set either to 0.
 - **Limits, per (model, api_base) and per event loop:** at most ``config.max_concurrency`` calls
   in flight (the first config seen for a model sets it); with ``requests_per_minute`` requests
-  are spaced at least 60/rpm s apart (1 % margin), so no window of 60/rpm * k seconds sees more
-  than k of them; with ``tokens_per_minute`` the input + ``max_tokens`` estimate is reserved in a
+  are spaced 1.1 * 60/rpm s apart (a 10 % margin against send-time jitter), so no window
+  of 60 s sees more than rpm of them, nor any 1 s window more than rpm/60; with ``tokens_per_minute`` the input + ``max_tokens`` estimate is reserved in a
   60 s window and corrected to the real usage afterwards. asyncio primitives are loop-bound, so
   they are created lazily per running loop: one client may serve many loops (Dask workers).
 - **Per-call timeout** ``config.timeout_s`` (asyncio-enforced, also handed to litellm).
@@ -86,10 +86,17 @@ class _CallFailed(Exception):
 
 # --------------------------------------------------------------------------- limits
 class _RequestSpacing:
-    """At most one request per ``interval_s``: no burst, so no window sees more than its share."""
+    """At most one request per ``interval_s``: no burst, so no window sees more than its share.
+
+    The 10 % margin absorbs jitter between here and the provider's clock (event-loop delays,
+    litellm's own per-call work): N spaced requests span 1.1 s at a limit of N/s, so a provider
+    sees more than N in one second only if their delays differ by over 0.1 s.
+    """
+
+    MARGIN = 1.10
 
     def __init__(self, requests_per_minute: float) -> None:
-        self.interval_s = 60.0 / requests_per_minute * 1.01
+        self.interval_s = 60.0 / requests_per_minute * self.MARGIN
         self.next_slot = 0.0
 
     async def acquire(self) -> None:

@@ -1,0 +1,226 @@
+"""Model-layer load benchmark: ModelClient through litellm's real HTTP path against `patflow sim serve`.
+
+Prints (and with --json writes) four figures:
+1. throughput: one worker process, concurrency 32, server latency 200 ms -> ideal 160 req/s;
+   achieved rate, its share of ideal, and the client's CPU per request;
+2. scaling: the same with 2 worker processes (ideal 320 req/s on this machine's 2 cores, which
+   the server and the workers share);
+3. rate limit: server `--rate-limit N` and client `requests_per_minute = 60 N`; the most
+   requests the server saw in any 1 s window, and its 429 count (both must stay <= N and 0);
+4. cache: the first run's requests again from the cache: model calls made (server counter) and
+   the speed-up over the first run.
+
+Run: .venv/bin/python benchmarks/llm_bench.py [--requests 960] [--rate-limit 50] [--json out.json]
+Every process it starts is its own child and is stopped by PID when it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+LATENCY_MS = 200
+CONCURRENCY = 32
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, *options: str) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-c", "from flows.cli import app; app()", "sim", "serve",
+                   "--host", "127.0.0.1", "--port", str(self.port), *options]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.api_base}/models", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("sim serve did not start")
+                time.sleep(0.05)
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def cpu_s(self) -> float:
+        """The server process's user + system CPU time so far."""
+        with open(f"/proc/{self.process.pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stats(self) -> dict:
+        url = f"http://127.0.0.1:{self.port}/sim/stats"
+        return json.loads(urllib.request.urlopen(url, timeout=5).read())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _worker(api_base, cache_dir, worker_index, requests, concurrency, rpm, ready, go, results) -> None:
+    from tasks.models import ModelClient, ResponseCache
+    from tasks.records import ModelConfig, ModelRequest
+
+    config = ModelConfig(
+        "openai/sim-small",
+        api_base=api_base,
+        max_concurrency=concurrency,
+        requests_per_minute=rpm,
+        timeout_s=30.0,
+        max_retries=3,
+    )
+    client = ModelClient(cache=ResponseCache(cache_dir) if cache_dir else None)
+    batch = [
+        ModelRequest((("user", f"def task_{worker_index}_{i}(values):\n    '''Sum them.'''"),))
+        for i in range(requests)
+    ]
+
+    async def run() -> tuple[float, float, float, int, int]:
+        await ModelClient(cache=None).complete(config, ModelRequest((("user", f"warm {worker_index}"),)))
+        ready.put(worker_index)
+        go.wait()
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        done = await asyncio.gather(*(client.complete(config, r) for r in batch))
+        wall_end, cpu_end = time.perf_counter(), time.process_time()
+        errors = sum(c.error is not None for c in done)
+        hits = sum(c.cached for c in done)
+        return wall_start, wall_end, cpu_end - cpu_start, errors, hits
+
+    wall_start, wall_end, cpu_s, errors, hits = asyncio.run(run())
+    # perf_counter is system-wide monotonic on Linux, so starts/ends compare across processes
+    results.put((worker_index, wall_start, wall_end, cpu_s, errors, hits, len(batch)))
+
+
+def run_workers(server, workers, requests, concurrency=CONCURRENCY, rpm=None, cache_dir=None):
+    api_base = server.api_base
+    context = multiprocessing.get_context("spawn")
+    ready, go, results = context.Queue(), context.Event(), context.Queue()
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(api_base, cache_dir, index, requests, concurrency, rpm, ready, go, results),
+        )
+        for index in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    # every worker warms up (imports litellm, first HTTP call) before the clock starts
+    for _ in processes:
+        ready.get(timeout=180)
+    server_cpu_start = server.cpu_s()
+    go.set()
+    rows = [results.get(timeout=600) for _ in processes]
+    server_cpu_s = server.cpu_s() - server_cpu_start
+    for process in processes:
+        process.join(timeout=30)
+    start = min(r[1] for r in rows)
+    end = max(r[2] for r in rows)
+    total = sum(r[6] for r in rows)
+    return {
+        "workers": workers,
+        "concurrency_per_worker": concurrency,
+        "requests": total,
+        "elapsed_s": round(end - start, 3),
+        "rate_per_s": round(total / (end - start), 1),
+        "client_cpu_ms_per_request": round(1000 * sum(r[3] for r in rows) / total, 2),
+        "server_cpu_ms_per_request": round(1000 * server_cpu_s / total, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "errors": sum(r[4] for r in rows),
+        "cache_hits": sum(r[5] for r in rows),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=960, help="requests per worker")
+    parser.add_argument("--rate-limit", type=float, default=50.0, help="N for the rate-limit run")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+
+    ideal_one = CONCURRENCY * 1000 / LATENCY_MS
+    figures: dict = {"latency_ms": LATENCY_MS, "ideal_rate_one_worker": ideal_one}
+    with tempfile.TemporaryDirectory(prefix="llm-bench-") as scratch:
+        server = Server("--latency-ms", str(LATENCY_MS))
+        try:
+            cache_dir = str(Path(scratch) / "cache")
+            one = run_workers(server, 1, options.requests, cache_dir=cache_dir)
+            one["share_of_ideal"] = round(one["rate_per_s"] / ideal_one, 3)
+            figures["one_worker"] = one
+            print(f"1 worker x {CONCURRENCY}: {one['rate_per_s']} req/s of ideal {ideal_one:.0f}"
+                  f" ({100 * one['share_of_ideal']:.1f}%), client CPU"
+                  f" {one['client_cpu_ms_per_request']} ms/request (server {one['server_cpu_ms_per_request']}),"
+                  f" errors {one['errors']}, load average {one['load_average_1min']}")  # fmt: skip
+
+            calls_before = server.stats()["requests"]
+            again = run_workers(server, 1, options.requests, cache_dir=cache_dir)
+            calls_made = server.stats()["requests"] - calls_before - 1  # minus the warm-up call
+            figures["cache_rerun"] = {
+                **again,
+                "model_calls": calls_made,
+                "speedup": round(one["elapsed_s"] / again["elapsed_s"], 1),
+            }
+            print(f"cache re-run: {again['cache_hits']}/{again['requests']} hits, {calls_made}"
+                  f" model calls, {again['elapsed_s']} s vs {one['elapsed_s']} s"
+                  f" ({figures['cache_rerun']['speedup']}x faster)")  # fmt: skip
+
+            two = run_workers(server, 2, options.requests)
+            two["share_of_ideal"] = round(two["rate_per_s"] / (2 * ideal_one), 3)
+            figures["two_workers"] = two
+            print(f"2 workers x {CONCURRENCY}: {two['rate_per_s']} req/s of ideal"
+                  f" {2 * ideal_one:.0f} ({100 * two['share_of_ideal']:.1f}%), client CPU"
+                  f" {two['client_cpu_ms_per_request']} ms/request (server {two['server_cpu_ms_per_request']}),"
+                  f" errors {two['errors']}, load average {two['load_average_1min']}")  # fmt: skip
+        finally:
+            server.stop()
+
+        limit = options.rate_limit
+        server = Server("--latency-ms", str(LATENCY_MS), "--rate-limit", str(limit))
+        try:
+            requests = int(limit * 6)
+            limited = run_workers(server, 1, requests, rpm=limit * 60)
+            stats = server.stats()
+            limited["server_max_requests_in_1s"] = stats["max_requests_in_1s"]
+            limited["server_429s"] = stats["by_status"].get("429", 0)
+            limited["limit_per_s"] = limit
+            figures["rate_limited"] = limited
+            print(f"rate limit {limit:g}/s: {limited['rate_per_s']} req/s, server saw at most"
+                  f" {limited['server_max_requests_in_1s']} in any 1 s window,"
+                  f" {limited['server_429s']} x 429")  # fmt: skip
+        finally:
+            server.stop()
+    if options.json:
+        options.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
