@@ -21,8 +21,8 @@ How an answer is made (a fixed function of model, seed and messages; temperature
 - Plans are numbered steps naming helper functions; a stronger planner (and an easier problem)
   more often writes a detailed 5-6 step plan, a weak one a vague 2-step plan. So plan quality
   travels in the text itself, as it would with a real model.
-- Tests are a block of asserts from the public tests or the docstring's ``>>>`` examples; a
-  weak model sometimes gets an expected value wrong.
+- Tests are a block of asserts from the public tests (assert lists, or call inputs with expected
+  outputs) or the docstring's ``>>>`` examples; a weak model sometimes gets one wrong.
 - Usage is counted with litellm's default tokenizer (tiktoken ``cl100k_base`` from the files
   bundled in litellm's wheel, so offline) over the real request messages (with OpenAI's chat
   overhead, as ``litellm.token_counter`` counts) and the answer text; answers longer than
@@ -391,6 +391,10 @@ def _tests_answer(
     public = problem.public_tests if problem else None
     if public is not None and getattr(public, "kind", "") == "asserts":
         asserts = [line.strip() for line in public.asserts]
+    elif public is not None and getattr(public, "kind", "") == "call" and public.expected:
+        for args, result in zip(public.inputs, public.expected):
+            call_args = ", ".join(repr(arg) for arg in args)
+            asserts.append(f"assert {public.entry_point}({call_args}) == {result!r}")
     if not asserts:
         for call, expected in _DOCTEST_RE.findall(prompt):
             asserts.append(f"assert {call.strip()} == {expected.strip()}")

@@ -206,3 +206,24 @@ def test_api_key_never_reaches_any_written_file(tmp_path, server, humaneval, mon
     leaked = [str(p) for p in written if secret.encode() in p.read_bytes()]
     assert not leaked
     assert os.environ["PATFLOW_LEAK_TEST_KEY"] == secret  # the key was really there to leak
+
+
+def test_sim_serve_with_a_benchmark_answers_like_the_in_process_simulator(tmp_path):
+    from tasks.benchmarks import load_benchmark
+
+    problems = load_benchmark("humaneval").problems[:6]
+    server = SimServerProcess(free_port(), tmp_path / "server.log", "--benchmark", "humaneval").start()
+    try:
+        sim.register_problems(problems)
+        requests = requests_for(problems, 6, seed=2)
+        config = ModelConfig("openai/sim-large", api_base=server.api_base)
+        results = run_all(ModelClient(cache=None), config, requests)
+    finally:
+        server.kill()
+    for result, request, problem in zip(results, requests, problems):
+        want = sim.respond("large", request.messages, seed=2, max_tokens=request.max_tokens)
+        assert result.text == want.text and result.output_tokens == want.output_tokens
+    # a known problem: the large model mostly answers with the reference solution itself
+    references = sum(prompts.extract_code(r.text).strip() == p.reference_solution.strip()
+                     for r, p in zip(results, problems))  # fmt: skip
+    assert references >= 3

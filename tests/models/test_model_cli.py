@@ -1,4 +1,4 @@
-"""``patflow cache stats|clear`` on a real cache written by the client."""
+"""`patflow cache stats|clear` on a real cache written by the client; `patflow sim serve` input errors."""
 
 from __future__ import annotations
 
@@ -49,3 +49,12 @@ def test_bad_cache_dir_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["cache", "stats", "--cache-dir", str(not_a_dir)])
     assert result.exit_code == 2
     assert "not a directory" in result.output and "Traceback" not in result.output
+
+
+def test_sim_serve_bad_input_is_a_one_line_error():
+    runner = CliRunner()
+    result = runner.invoke(app, ["sim", "serve", "--error-kind", "teapot", "--port", "1"])
+    assert result.exit_code == 2 and "error kind 'teapot'" in result.output
+    result = runner.invoke(app, ["sim", "serve", "--benchmark", "no-such-benchmark", "--port", "1"])
+    assert result.exit_code == 2 and "unknown benchmark 'no-such-benchmark'" in result.output
+    assert "Traceback" not in result.output
