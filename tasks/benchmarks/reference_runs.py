@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import logging
 import os
 import pickle
@@ -156,8 +157,23 @@ def test_count(tests: TestSpec) -> int:
     return 1
 
 
+def sandbox_fingerprint() -> str:
+    """Hash of the sandbox's source: cached reference runs are rebuilt when the sandbox changes."""
+    global _SANDBOX_FINGERPRINT
+    if _SANDBOX_FINGERPRINT is None:
+        spec = importlib.util.find_spec("sandbox")  # locate without importing (no fork server)
+        digest = hashlib.sha256()
+        for path in sorted(Path(spec.origin).resolve().parent.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        _SANDBOX_FINGERPRINT = digest.hexdigest()[:16]
+    return _SANDBOX_FINGERPRINT
+
+
+_SANDBOX_FINGERPRINT: str | None = None
+
+
 def _cache_path(dataset_key: str) -> Path:
-    safe = hashlib.sha256(dataset_key.encode()).hexdigest()[:24]
+    safe = hashlib.sha256(f"{dataset_key}:{sandbox_fingerprint()}".encode()).hexdigest()[:24]
     return user_cache_dir() / "benchmarks" / f"reference-runs-{safe}-v{LOADER_VERSION}.pkl"
 
 

@@ -187,3 +187,22 @@ def test_livecodebench_refuses_pickled_objects(tmp_path):
     path = write_jsonl(tmp_path / "evil.jsonl", [row])
     with pytest.raises(BenchmarkError, match=r":1: 'private_test_cases' is neither JSON nor base64\(zlib\(pickle\(JSON\)\)\)"):
         load_benchmark(str(path))
+
+
+def test_mbpp_style_evalplus_row_public_assert_gets_undeclared_math_import(tmp_path):
+    row = {
+        "task_id": "Mine/1",
+        "prompt": '"""\nWrite a function to halve a number.\nassert math.isclose(half(3), 1.5)\n"""\n',
+        "entry_point": "half",
+        "canonical_solution": "def half(x):\n    return x / 2\n",
+        "base_input": [[3], [4]],
+        "plus_input": [],
+        "assertion": "assert math.isclose(half(3), 1.5)\n",
+        "atol": 0,
+    }
+    (problem,) = load_benchmark(str(write_jsonl(tmp_path / "m.jsonl", [row]))).problems
+    assert problem.public_tests.imports == "import math"
+    assert problem.completion_prefix == "" and problem.reference_solution == row["canonical_solution"]
+    assert [s.name for s in problem.hidden_suites] == ["base"]
+    assert problem.hidden_suites[0].tests == CallTests("half", ((3,), (4,)), (1.5, 2.0))
+    assert verify(problem.reference_solution, problem.public_tests).passed
