@@ -270,9 +270,13 @@ class ModelClient:
                     attempts=0,
                 )
         state = self._state()
-        leader = state.in_flight.get(key)
-        if leader is not None:
-            result: Completion = await asyncio.shield(leader)
+        while (leader := state.in_flight.get(key)) is not None:
+            try:
+                result: Completion = await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise
+                continue  # the leader was cancelled, not us: make the call ourselves
             if result.error is not None:
                 return result
             return replace(result, cached=True, cost_usd=0.0, attempts=0)

@@ -114,3 +114,13 @@ class SimServerProcess:
     def stats(self) -> dict:
         url = f"http://127.0.0.1:{self.port}/sim/stats"
         return json.loads(urllib.request.urlopen(url, timeout=5).read())
+
+
+def write_cache_entries(directory: str, worker: int, count: int) -> None:
+    """One Dask-worker-like process writing the shared response cache."""
+    from tasks.models.cache import ResponseCache
+
+    cache = ResponseCache(directory)
+    for i in range(count):
+        cache.put(f"key-{worker}-{i}", "sim/small", f"answer {worker} {i}", i, 2 * i)
+        cache.put("shared-key", "sim/small", f"first writer wins ({worker})", 1, 1)

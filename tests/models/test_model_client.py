@@ -7,6 +7,7 @@ import pickle
 import sqlite3
 
 import pytest
+from model_fixtures import write_cache_entries
 
 from tasks import prompts
 from tasks.models import ModelClient, ResponseCache, cost_usd, model_pricing, sim
@@ -148,3 +149,48 @@ def test_cache_is_sqlite_wal_and_holds_no_request_secrets(tmp_path, humaneval):
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         columns = [row[1] for row in connection.execute("PRAGMA table_info(responses)")]
     assert columns == ["cache_key", "model", "text", "input_tokens", "output_tokens", "created_at_s"]
+
+
+def test_several_processes_write_one_cache_at_once(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    # the writer lives in a module without litellm: each spawned child imports only that
+    workers = [context.Process(target=write_cache_entries, args=(str(tmp_path), w, 150)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    cache = ResponseCache(tmp_path)
+    assert cache.stats().entries == 4 * 150 + 1
+    assert cache.get("key-3-149").output_tokens == 298
+    assert cache.get("shared-key").text.startswith("first writer wins")
+
+
+def test_a_cancelled_leader_does_not_cancel_its_followers(humaneval):
+    client = ModelClient(cache=None)
+    request = generate_request(humaneval[9])
+
+    async def scenario():
+        import litellm
+
+        original = litellm.acompletion
+
+        async def slow_then_real(**kwargs):
+            await asyncio.sleep(0.2)
+            return await original(**kwargs)
+
+        litellm.acompletion = slow_then_real
+        try:
+            leader = asyncio.create_task(client.complete(SMALL, request))
+            await asyncio.sleep(0.05)
+            follower = asyncio.create_task(client.complete(SMALL, request))
+            await asyncio.sleep(0.05)
+            leader.cancel()
+            return await follower
+        finally:
+            litellm.acompletion = original
+
+    result = asyncio.run(scenario())
+    assert result.error is None and not result.cached and result.attempts == 1
