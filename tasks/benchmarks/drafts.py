@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -76,10 +77,17 @@ def subset(tests: TestSpec, keep: list[int]) -> TestSpec:
     return tests
 
 
+def quiet_parse(source: str) -> ast.Module:
+    """``ast.parse`` without the invalid-escape warnings upstream reference code triggers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+        return ast.parse(source)
+
+
 def defined_functions(code: str) -> list[str]:
     """Top-level function names in ``code`` (empty when it does not parse)."""
     try:
-        tree = ast.parse(code)
+        tree = quiet_parse(code)
     except SyntaxError:
         return re.findall(r"^def\s+(\w+)\s*\(", code, re.MULTILINE)
     return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -87,7 +95,7 @@ def defined_functions(code: str) -> list[str]:
 
 def called_names(statement: str) -> list[str]:
     try:
-        tree = ast.parse(statement.strip())
+        tree = quiet_parse(statement.strip())
     except SyntaxError:
         return re.findall(r"(\w+)\s*\(", statement)
     return [

@@ -222,7 +222,7 @@ def _conform(args: tuple, template: tuple | None) -> tuple:
 
 def _conform_value(value: Any, shape: Any) -> Any:
     if isinstance(shape, (tuple, list)) and isinstance(value, list):
-        items = [_conform_value(item, _element_shape(shape, index, len(value))) for index, item in enumerate(value)]
+        items = [_conform_value(item, _element_shape(shape, index, item, len(value))) for index, item in enumerate(value)]
         return tuple(items) if isinstance(shape, tuple) else items
     if isinstance(shape, dict) and isinstance(value, dict) and shape:
         sample = next(iter(shape.values()))
@@ -235,9 +235,19 @@ def _conform_value(value: Any, shape: Any) -> Any:
     return value
 
 
-def _element_shape(shape: tuple | list, index: int, length: int) -> Any:
+def _element_shape(shape: tuple | list, index: int, item: Any, length: int) -> Any:
+    """The example element an input element should look like.
+
+    Position-wise when the example has the same length (record-like tuples), else the first
+    example element of the same kind (container or not). A nested list deeper than the example
+    reuses the enclosing container's shape: ``(4, (6, (2, 4)))`` describes any nesting depth.
+    """
     if not shape:
         return None
-    if len(shape) == length:
-        return shape[index]  # a record-like tuple: position-wise shapes
-    return shape[0]
+    is_container = isinstance(item, (list, dict))
+    if len(shape) == length and isinstance(shape[index], (list, tuple, dict)) == is_container:
+        return shape[index]
+    for candidate in shape:
+        if isinstance(candidate, (list, tuple, dict)) == is_container:
+            return candidate
+    return shape if is_container else shape[0]

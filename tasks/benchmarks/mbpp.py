@@ -69,17 +69,18 @@ def _problem(record: dict[str, Any], info: DatasetInfo, public_mode: str, saniti
         prompt = f'"""\n{text}\nWrite it as: {signature_line(code, entry_point)}\n"""\n'
         public = None
     hidden = AssertTests(asserts=asserts, setup_code=setup_code, imports=imports)
+    time_limit_s = SLOW_REFERENCE_LIMITS_S.get(task_id, DEFAULT_TIME_LIMIT_S)
     return Problem(
         task_id=task_id,
         prompt=prompt,
         entry_point=entry_point,
         public_tests=public,
-        hidden_suites=(HiddenSuite("base", hidden),),
+        hidden_suites=(HiddenSuite("base", hidden, (time_limit_s,) * len(asserts)),),
         reference_solution=code,
         test_format="asserts",
         dataset=info,
         completion_prefix="",
-        time_limit_s=SLOW_REFERENCE_LIMITS_S.get(task_id, DEFAULT_TIME_LIMIT_S),
+        time_limit_s=time_limit_s,
     )
 
 

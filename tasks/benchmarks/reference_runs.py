@@ -5,9 +5,9 @@ Loaders describe what they need as ``ReferenceJob``s (a reference program and a 
 data too), in parallel, and returns one ``ReferenceRun`` per job: each test's status, the
 returned outputs (for ``CallTests`` with ``expected=None``) and each test's duration.
 
-Results are cached on disk keyed by dataset name, the file's content sha256 and
-``LOADER_VERSION`` (bump it whenever a loader changes what it asks for), so only the first load
-of a file pays for execution. Cache files are pickles in the user's own cache directory
+Results are cached on disk, one file per (dataset name, content sha256, sandbox source
+fingerprint), each run under its job key plus a hash of the program and tests it ran: only the
+first load of a file pays for execution, and a loader change recomputes only the jobs it alters. Cache files are pickles in the user's own cache directory
 (``PATFLOW_CACHE_DIR`` or ``~/.cache/patflow``); writes are atomic (temp file, fsync, rename).
 A corrupt or unreadable cache file is ignored and rebuilt, never trusted partially.
 """
@@ -30,7 +30,7 @@ from sandbox.types import PASSED, CallTests, ExecutionRequest, ExecutionResult, 
 
 from tasks.benchmarks.sources import user_cache_dir
 
-LOADER_VERSION = 4
+LOADER_VERSION = 6  # bump when a loader changes the Problems it builds (whole-benchmark cache)
 CALL_CHUNK_SIZE = 250  # inputs per sandbox run when computing outputs of a large suite
 REFERENCE_TIMEOUT_S = 60.0  # per test, generous: ground truth must not be lost to a slow machine
 # Per-test limits derived from a reference's measured time: max(floor, factor x reference).
@@ -80,15 +80,26 @@ def run_reference_jobs(
     """One ``ReferenceRun`` per job key, from the cache when possible."""
     cache_path = _cache_path(dataset_key)
     cached = _read_cache(cache_path)
-    missing = [job for job in jobs if job.key not in cached]
+    # A job is cached under its key and the hash of what it runs, so a loader change that
+    # alters one job's program or inputs recomputes exactly that job.
+    content_keys = {job.key: f"{job.key}#{_job_digest(job)}" for job in jobs}
+    missing = [job for job in jobs if content_keys[job.key] not in cached]
     if missing:
         run = executor or default_executor()
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for job, result in zip(missing, pool.map(lambda job: _run_job(job, run), missing)):
-                cached[job.key] = result
-        _write_cache(cache_path, cached)
-    return {job.key: cached[job.key] for job in jobs}
+                cached[content_keys[job.key]] = result
+        _write_cache(cache_path, {key: cached[key] for key in content_keys.values()})
+    return {job.key: cached[content_keys[job.key]] for job in jobs}
+
+
+def _job_digest(job: ReferenceJob) -> str:
+    try:
+        payload = pickle.dumps((job.program, job.tests), protocol=4)
+    except Exception:  # noqa: BLE001 - unpicklable test data: fall back to its repr
+        payload = repr((job.program, job.tests)).encode()
+    return hashlib.sha256(payload).hexdigest()[:20]
 
 
 def _run_job(job: ReferenceJob, run: Executor) -> ReferenceRun:
@@ -174,7 +185,7 @@ _SANDBOX_FINGERPRINT: str | None = None
 
 def _cache_path(dataset_key: str) -> Path:
     safe = hashlib.sha256(f"{dataset_key}:{sandbox_fingerprint()}".encode()).hexdigest()[:24]
-    return user_cache_dir() / "benchmarks" / f"reference-runs-{safe}-v{LOADER_VERSION}.pkl"
+    return user_cache_dir() / "benchmarks" / f"reference-runs-{safe}.pkl"
 
 
 def _read_cache(path: Path) -> dict[str, ReferenceRun]:

@@ -99,6 +99,8 @@ def test_mbpp_full_quirks():
     assert hidden.asserts[0] in first.prompt and hidden.asserts[1] not in first.prompt
     assert first.entry_point == "remove_Occ" and first.completion_prefix == ""
     assert problems["MBPP/123"].time_limit_s == 30.0
+    assert problems["MBPP/123"].hidden_suites[0].time_limits_s == (30.0, 30.0, 30.0)
+    assert problems["MBPP/11"].hidden_suites[0].time_limits_s == (5.0, 5.0, 5.0)
     for problem in benchmark.problems:
         _assert_no_hidden_leak(problem)
     _assert_references_pass_and_mutants_fail(benchmark.problems[10:40] + (p367, problems["MBPP/927"]), "mbpp")

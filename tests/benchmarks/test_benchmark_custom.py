@@ -206,3 +206,26 @@ def test_mbpp_style_evalplus_row_public_assert_gets_undeclared_math_import(tmp_p
     assert [s.name for s in problem.hidden_suites] == ["base"]
     assert problem.hidden_suites[0].tests == CallTests("half", ((3,), (4,)), (1.5, 2.0))
     assert verify(problem.reference_solution, problem.public_tests).passed
+
+
+def test_second_load_comes_from_the_cache_and_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
+    import tasks.benchmarks.reference_runs as reference_runs
+
+    row = {**HUMANEVAL_ROW}
+    path = write_jsonl(tmp_path / "cached.jsonl", [row])
+    first = load_benchmark(str(path))
+    cache_dir = tmp_path / "cache" / "benchmarks"
+    assert sorted(p.name.split("-")[0] for p in cache_dir.iterdir()) == ["benchmark", "reference"]
+
+    def no_sandbox():
+        raise AssertionError("a cached load must not execute anything")
+
+    monkeypatch.setattr(reference_runs, "default_executor", no_sandbox)
+    assert load_benchmark(str(path)) == first
+    for cached in cache_dir.iterdir():
+        cached.write_bytes(b"not a pickle")
+    with pytest.raises(AssertionError, match="must not execute"):
+        load_benchmark(str(path))  # torn cache files are ignored, so the work is redone
+    monkeypatch.undo()
+    monkeypatch.setenv("PATFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    assert load_benchmark(str(path)) == first
