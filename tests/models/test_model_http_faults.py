@@ -159,7 +159,11 @@ def test_request_rate_limit_is_never_exceeded(server, humaneval):
     assert all(r.attempts == 1 for r in results)
 
 
-def test_server_killed_mid_run_then_restarted_loses_nothing(tmp_path, humaneval):
+def test_server_killed_mid_run_then_restarted_loses_nothing(tmp_path, humaneval, monkeypatch):
+    from tasks.models import client as client_module
+
+    # backoff 0.2 s doubling, capped at 1 s: retries keep probing through the ~2 s outage
+    monkeypatch.setattr(client_module.RETRY, "max_delay_s", 1.0)
     port = free_port()
     server = SimServerProcess(port, tmp_path / "server.log", "--latency-ms", "100").start()
     requests = requests_for(humaneval, 40, seed=3)
