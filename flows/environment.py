@@ -17,6 +17,8 @@ _DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_HOME": str(Path.home() / ".prefect"),
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # Dask's scheduler and nannies log every worker start and stop at INFO: noise for a CLI.
+    "DASK_LOGGING__DISTRIBUTED": "warning",
 }
 
 for _name, _value in _DEFAULTS.items():

@@ -64,7 +64,7 @@ def test_sweep_runs_end_to_end_and_resumes(prefect_harness, tmp_path):
 
     # Crash simulation: lose one committed chunk; the same command re-runs exactly its items.
     chunk = sorted((store / "outcomes").rglob("*.parquet"))[0]
-    lost = con.sql(f"select count(*) from read_parquet('{chunk}')").fetchone()[0]
+    lost = con.execute(f"select count(*) from read_parquet('{chunk}')").fetchone()[0]
     chunk.unlink()
     result = run_cli(*sweep_args(store, "it", "--workers", "1"))
     assert f"{lost} work items run (" in result.output and f"({12 - lost} already stored)" in result.output
@@ -78,5 +78,5 @@ def test_sweep_on_an_existing_dask_cluster_by_address(prefect_harness, tmp_path)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         store = tmp_path / "runs"
         run_cli(*sweep_args(store, "remote", "--dask-address", cluster.scheduler_address))
-    count = duckdb.sql(f"select count(*) from {parquet(store, 'outcomes')}").fetchone()[0]
+    count = duckdb.connect().execute(f"select count(*) from {parquet(store, 'outcomes')}").fetchone()[0]
     assert count == 12

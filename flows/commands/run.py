@@ -109,6 +109,7 @@ def _build_config(**options):
         )
 
     cache_dir = options["cache_dir"] or Path("data/cache")
+    info = benchmark.info
     config = RunConfig(
         run_id=options["run_id"] or time.strftime(f"{benchmark.info.name}-%Y%m%dT%H%M%S"),
         benchmark=benchmark_name,
@@ -124,6 +125,7 @@ def _build_config(**options):
             "temperature": options["temperature"],
             "max_tokens": options["max_tokens"],
             "cache_dir": str(cache_dir.resolve()),
+            "dataset": {"name": info.name, "version": info.version, "sha256": info.content_sha256},
         },
     )
     return config
