@@ -112,6 +112,7 @@ def _worker(api_base, cache_dir, worker_index, requests, concurrency, rpm, ready
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         done = await asyncio.gather(*(client.complete(config, r) for r in batch))
         wall_end, cpu_end = time.perf_counter(), time.process_time()
+        await client.aclose()
         errors = sum(c.error is not None for c in done)
         hits = sum(c.cached for c in done)
         return wall_start, wall_end, cpu_end - cpu_start, errors, hits

@@ -25,6 +25,8 @@
   followers are marked cached). Only successful completions are stored.
 - **Cost:** from the provider's usage (counted with litellm's tokenizer if it omits usage) and
   ``model_pricing(config)``; litellm's own response cost is not used.
+- **Event loops:** call ``await client.aclose()`` before a loop ends (e.g. at the end of each
+  chunk's ``asyncio.run``): it closes the HTTP sessions litellm opened in that loop.
 - **Secrets:** the API key is read from the variable named by ``config.api_key_env`` at call
   time, handed to litellm only, and scrubbed from error texts; the cache never sees it.
 - **Sampling seed sent to the provider:** ``request.seed + 1_000_003 * request.sample_index``,
@@ -298,6 +300,29 @@ class ModelClient:
             raise
         finally:
             state.in_flight.pop(key, None)
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients litellm opened in the running event loop.
+
+        litellm caches one provider client (and its aiohttp session) per event loop and never
+        closes it; a worker that runs each chunk in a fresh ``asyncio.run`` should await this at
+        the end of the chunk, or every chunk leaks a session ("Unclosed client session").
+        """
+        loop_suffix = f"-{id(asyncio.get_running_loop())}"
+        cache = litellm.in_memory_llm_clients_cache
+        for key in [k for k in list(getattr(cache, "cache_dict", {})) if k.endswith(loop_suffix)]:
+            handler = cache.cache_dict.get(key)
+            closer = getattr(handler, "close", None) or getattr(handler, "aclose", None)
+            try:
+                if closer is not None:
+                    result = closer()
+                    if asyncio.iscoroutine(result):
+                        await result
+            except Exception:  # closing is best effort; the entry goes either way
+                pass
+            cache.cache_dict.pop(key, None)
+            getattr(cache, "ttl_dict", {}).pop(key, None)
+        self._loops.pop(asyncio.get_running_loop(), None)
 
     # ------------------------------------------------------------------ internals
     def _backoff_s(self, attempt: int) -> float:

@@ -41,7 +41,10 @@ def expected(request: ModelRequest) -> sim.SimResponse:
 
 def run_all(client, config, requests):
     async def gather():
-        return await asyncio.gather(*(client.complete(config, r) for r in requests))
+        try:
+            return await asyncio.gather(*(client.complete(config, r) for r in requests))
+        finally:
+            await client.aclose()
 
     return asyncio.run(gather())
 
@@ -231,3 +234,24 @@ def test_sim_serve_with_a_benchmark_answers_like_the_in_process_simulator(tmp_pa
     references = sum(prompts.extract_code(r.text).strip() == p.reference_solution.strip()
                      for r, p in zip(results, problems))  # fmt: skip
     assert references >= 3
+
+
+def test_aclose_closes_the_sessions_litellm_opened_in_the_loop(server, humaneval):
+    import litellm
+
+    server.faults()
+    client = ModelClient(cache=None)
+
+    async def calls_then_close():
+        suffix = f"-{id(asyncio.get_running_loop())}"
+        results = await asyncio.gather(
+            *(client.complete(config_for(server), r) for r in requests_for(humaneval, 3))
+        )
+        opened = [k for k in litellm.in_memory_llm_clients_cache.cache_dict if k.endswith(suffix)]
+        await client.aclose()
+        still = [k for k in litellm.in_memory_llm_clients_cache.cache_dict if k.endswith(suffix)]
+        return results, opened, still
+
+    results, opened, still = asyncio.run(calls_then_close())
+    assert all(r.error is None for r in results)
+    assert opened and not still
