@@ -333,13 +333,17 @@ class Snapshot:
     def __init__(self) -> None:
         self.modules = {name: sys.modules[name] for name in _WATCHED_MODULES if name in sys.modules}
         self.saved = {name: dict(vars(module)) for name, module in self.modules.items()}
-        self.versions = {name: _dict_version(vars(module)) for name, module in self.modules.items()}
+        # Views on each module dict's version tag, made once (module dicts never move).
+        self.tags = {name: _version_view(vars(module)) for name, module in self.modules.items()}
+        self.versions = {name: tag.value if tag is not None else None for name, tag in self.tags.items()}
 
     def tampered(self) -> str:
+        modules = sys.modules
         for name, module in self.modules.items():
-            if sys.modules.get(name) is not module:
+            if modules.get(name) is not module:
                 return f"module {name} was replaced in sys.modules"
-            version = _dict_version(vars(module))
+            tag = self.tags[name]
+            version = tag.value if tag is not None else None
             if version is not None and version == self.versions[name]:
                 continue
             found = _changed(name, vars(module), self.saved[name])
@@ -350,12 +354,13 @@ class Snapshot:
 
 
 _DICT_VERSION_OFFSET = 24  # PyObject_HEAD (16) + ma_used (8); CPython 3.6-3.11
+_HAS_DICT_VERSIONS = sys.implementation.name == "cpython" and (3, 6) <= sys.version_info[:2] <= (3, 11)
 
 
-def _dict_version(mapping: dict) -> int | None:
-    if sys.implementation.name != "cpython" or sys.version_info[:2] > (3, 11):
+def _version_view(mapping: dict):
+    if not _HAS_DICT_VERSIONS:
         return None
-    return ctypes.c_uint64.from_address(id(mapping) + _DICT_VERSION_OFFSET).value
+    return ctypes.c_uint64.from_address(id(mapping) + _DICT_VERSION_OFFSET)
 
 
 def _changed(module_name: str, current: dict, saved: dict) -> str:
@@ -412,6 +417,9 @@ def _exception_detail(error: BaseException) -> str:
         return type(error).__name__
 
 
+_NO_OUTPUT = object()
+
+
 class Runner:
     """Runs one job inside C2 and emits records."""
 
@@ -419,7 +427,8 @@ class Runner:
         self.job = job
         self.result_fd = result_fd
         self.nonce = job["nonce"]
-        self._dumps = json.dumps
+        # One encoder made up front: json.dumps with any option builds a new one per call.
+        self._dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
         self._write = os.write
         self._clock = time.perf_counter
         self._getpid = os.getpid
@@ -431,7 +440,7 @@ class Runner:
             # A forked copy of the runner (the candidate called fork): it never reports, or
             # a program could fork, try several answers and let the right one report first.
             self._exit(0)
-        line = self._dumps([self.nonce, *fields], allow_nan=False).encode() + b"\n"
+        line = self._dumps([self.nonce, *fields]).encode() + b"\n"
         if len(line) > MAX_RECORD_BYTES:
             line = self._dumps([self.nonce, *fields[:2], "output_limit", "result record too large", fields[4], None]).encode() + b"\n"
         _write_all(self.result_fd, line)
@@ -442,6 +451,7 @@ class Runner:
             self.run_stdio()
         else:
             self.run_functional(kind)
+        self.emit("D")  # done: the parent need not wait for the exit status
 
     # --- function formats
     def load(self, namespace: dict) -> tuple[str, str] | None:
@@ -492,13 +502,13 @@ class Runner:
         else:
             self.run_calls(namespace, snapshot)
 
-    def finish_test(self, index: int, status: str, detail: str, started: float, snapshot, output=None) -> None:
+    def finish_test(self, index: int, status: str, detail: str, started: float, snapshot, output=_NO_OUTPUT) -> None:
         duration_ms = (self._clock() - started) * 1000
         if status == "passed":
             tampered = _tampered(snapshot)
             if tampered:
                 status, detail = "failed", "reward hack: " + tampered
-        self.emit("T", index, status, detail, duration_ms, output)
+        self.emit("T", index, status, detail, duration_ms, None if output is _NO_OUTPUT else [output])
 
     def _judge(self, guard: _Guard, code, namespace: dict) -> tuple[str, str]:
         guard.last = None
@@ -631,7 +641,7 @@ class Runner:
             except BaseException as error:  # noqa: BLE001
                 if status == "passed":
                     status, detail = "error:SandboxIO", _exception_detail(error)
-            self.finish_test(index, status, detail, started, snapshot, output)
+            self.finish_test(index, status, detail, started, snapshot, _NO_OUTPUT if output is None else output)
 
 
 # --------------------------------------------------------------------------- isolation

@@ -23,6 +23,7 @@ every input gets its own outcome.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import functools
 import json
 import os
@@ -69,6 +70,8 @@ LOAD_FLOOR_S = 2.0  # the program's module-level code gets at least this long
 STDERR_KEEP_BYTES = 4096
 SETUP_FAILED_EXIT = 71
 SERVER_START_TIMEOUT_S = 60.0
+POLL_S = 0.002  # after records arrive, wait this long for more before waking again
+PIPE_BYTES = 1 << 20  # room for many records between polls
 
 
 def _mode() -> str:
@@ -335,6 +338,10 @@ def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits
     payload = pickle.dumps({**job, "nonce": nonce, "start": first}, protocol=pickle.HIGHEST_PROTOCOL)
     payload_fd = os.memfd_create("patflow-job", os.MFD_CLOEXEC)
     result_r, result_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        fcntl.fcntl(result_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # the default 64 KiB: the child just waits for the next poll more often
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     launch = None
     try:
@@ -356,58 +363,51 @@ def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits
 
 
 def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: int, time_limits_s, limits: Limits) -> None:
-    prefix = json.dumps(nonce).encode()
-    buffer = b""
+    """Own the clock while the child runs; parse its records once, after it is gone.
+
+    While running, only complete lines are counted (one per finished test after the load
+    line) to move the per-test deadline: parsing waits until the end, in one batch. Lines a
+    program forges can only move its own deadline, never past the whole run's budget.
+    """
+    chunks: list[bytes] = []
+    lines_seen = 0
     watched = [result_r, out_r, launch]
+    started = time.monotonic()
     first_limit = time_limits_s[state.first] if state.first < state.total else limits.timeout_s
-    deadline = time.monotonic() + max(first_limit, limits.timeout_s, LOAD_FLOOR_S)
+    load_budget_s = max(first_limit, limits.timeout_s, LOAD_FLOOR_S)
+    hard_deadline = started + load_budget_s + sum(time_limits_s[state.first :]) + EXIT_GRACE_S
+    deadline = started + load_budget_s
+    tests_left = state.total - state.first
 
-    def handle(line: bytes) -> None:
-        if not line.startswith(b"[" + prefix + b","):
-            return  # not ours: forged or garbage
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return
-        _apply_record(record, state, time_limits_s, limits)
-
-    def set_deadline() -> None:
-        nonlocal deadline
+    os.set_blocking(result_r, False)
+    done_line = b"[" + json.dumps(nonce).encode() + b',"D"]\n'
+    done = False
+    while launch.exit_status is None and not done:
         now = time.monotonic()
-        if state.load_failure is not None or state.setup_error is not None or state.next_index >= state.total:
-            deadline = now + EXIT_GRACE_S
-        elif state.loaded:
-            deadline = now + time_limits_s[state.next_index]
-
-    while launch.exit_status is None:
-        remaining = deadline - time.monotonic()
+        remaining = min(deadline, hard_deadline) - now
         if remaining <= 0:
-            if (
-                state.stop_reason is None
-                and state.load_failure is None
-                and state.setup_error is None
-                and state.next_index < state.total
-            ):
+            if state.stop_reason is None and lines_seen - 1 < tests_left:
                 state.stop_reason = "timeout"
             launch.kill()
             break
         ready, _, _ = select.select(watched, [], [], remaining)
+        got_records = False
         for source in ready:
             if source is result_r:
-                data = os.read(result_r, 1 << 20)
-                if not data:
-                    watched.remove(result_r)
-                    continue
-                buffer += data
-                if b"\n" in buffer:
-                    *lines, buffer = buffer.split(b"\n")
-                    before = (state.loaded, state.next_index, state.load_failure, state.setup_error)
-                    for line in lines:
-                        handle(line)
-                    if (state.loaded, state.next_index, state.load_failure, state.setup_error) != before:
-                        set_deadline()
-                if len(buffer) > 64 * 1024 * 1024:
-                    buffer = b""  # a record that never ends is not a record
+                try:
+                    while data := os.read(result_r, 1 << 20):
+                        chunks.append(data)
+                        new_lines = data.count(b"\n")
+                        if new_lines:
+                            got_records = True
+                            lines_seen += new_lines
+                            index = state.first + lines_seen - 1
+                            deadline = time.monotonic() + (time_limits_s[index] if index < state.total else EXIT_GRACE_S)
+                            done = done or data.endswith(done_line)
+                    else:
+                        watched.remove(result_r)
+                except BlockingIOError:
+                    pass
             elif source is out_r:
                 data = os.read(out_r, 1 << 16)
                 if not data:
@@ -416,27 +416,59 @@ def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: 
                 state.output_bytes += len(data)
                 if len(state.stderr_head) < STDERR_KEEP_BYTES:
                     state.stderr_head += data[: STDERR_KEEP_BYTES - len(state.stderr_head)]
-                if state.output_bytes > limits.output_bytes and state.next_index < state.total:
+                if state.output_bytes > limits.output_bytes and lines_seen - 1 < tests_left and state.stop_reason is None:
                     state.stop_reason = "output_limit"
                     launch.kill()
                     deadline = time.monotonic()
             else:
                 launch.on_readable()
+        if got_records and not done and launch.exit_status is None:
+            # Many fast tests: let records pile up rather than waking up once per record.
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+    if done:
+        _drain(result_r, chunks)
+        _apply_records(b"".join(chunks), nonce, state, time_limits_s, limits)
+        state.stop_reason = None
+        state.exit_status = 0  # every record is in; the server reaps and sweeps the rest
+        return
     launch.wait(KILL_WAIT_S)
     if launch.exit_status is None:
         launch.kill()
         launch.wait(KILL_WAIT_S)
-    # Everything C2 wrote before it died is already in the pipe; take it without waiting.
-    os.set_blocking(result_r, False)
-    try:
-        while data := os.read(result_r, 1 << 20):
-            buffer += data
-    except BlockingIOError:
-        pass
-    for line in buffer.split(b"\n"):
-        handle(line)
+    # Everything the child wrote before it died is already in the pipe; take it without waiting.
+    _drain(result_r, chunks)
+    _apply_records(b"".join(chunks), nonce, state, time_limits_s, limits)
+    if state.next_index >= state.total or state.load_failure is not None or state.setup_error is not None:
+        state.stop_reason = None  # everything was reported: a late kill changes nothing
     state.exit_status = launch.exit_status
     state.oom_kills = launch.oom_kills
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    try:
+        while data := os.read(fd, 1 << 20):
+            chunks.append(data)
+    except BlockingIOError:
+        pass
+
+
+def _apply_records(data: bytes, nonce: str, state: _RunState, time_limits_s, limits: Limits) -> None:
+    prefix = b"[" + json.dumps(nonce).encode() + b","
+    lines = [line for line in data.split(b"\n") if line.startswith(prefix)]  # others are not ours
+    if not lines:
+        return
+    try:
+        records = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    for record in records:
+        if type(record) is list:
+            _apply_record(record, state, time_limits_s, limits)
 
 
 def _apply_record(record: list, state: _RunState, time_limits_s, limits: Limits) -> None:
@@ -455,9 +487,9 @@ def _apply_record(record: list, state: _RunState, time_limits_s, limits: Limits)
             return  # out of order: not something the runner wrote
         duration = float(duration_ms) if type(duration_ms) in (int, float) else 0.0
         verdict = TestVerdict(index=index, status=status, detail=_truncate(str(detail)), duration_ms=duration)
-        if status == PASSED and output is not None:
+        if status == PASSED and type(output) is list and len(output) == 1:
             try:
-                state.outputs[index] = codec.decode(output)
+                state.outputs[index] = codec.decode(output[0])
             except codec.MalformedOutput as error:
                 verdict = TestVerdict(index, NO_RESULT, f"malformed output record: {error}", duration)
         state.verdicts[index] = verdict
