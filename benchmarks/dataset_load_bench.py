@@ -47,6 +47,9 @@ def main(argv: list[str]) -> None:
     cold = "--cold" in argv
     names = [a for a in argv if not a.startswith("--")] or builtin_names()
     env = dict(os.environ)
+    shared = REPO.parent / "shared" / "datasets"
+    if "PATFLOW_DATA_DIR" not in env and shared.is_dir():
+        env["PATFLOW_DATA_DIR"] = str(shared)
     if cold:
         env["PATFLOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="patflow-cold-cache-")
     print(f"{'benchmark':16} {'problems':>8} {'hidden tests':>12} {'first s':>9} {'second s':>9}")

@@ -5,9 +5,11 @@ Loaders describe what they need as ``ReferenceJob``s (a reference program and a 
 data too), in parallel, and returns one ``ReferenceRun`` per job: each test's status, the
 returned outputs (for ``CallTests`` with ``expected=None``) and each test's duration.
 
-Results are cached on disk, one file per (dataset name, content sha256, sandbox source
-fingerprint), each run under its job key plus a hash of the program and tests it ran: only the
-first load of a file pays for execution, and a loader change recomputes only the jobs it alters. Cache files are pickles in the user's own cache directory
+Results are cached on disk, one file per (dataset name, content sha256), each run under its
+job key plus a hash of the program and tests it ran: only the first load of a file pays for
+execution, and a loader change recomputes only the jobs it alters. Each run records the
+sandbox source fingerprint it ran under; when the sandbox changes, runs with a non-passing
+test are redone (the failure may have been the sandbox's), passing ones are kept. Cache files are pickles in the user's own cache directory
 (``PATFLOW_CACHE_DIR`` or ``~/.cache/patflow``); writes are atomic (temp file, fsync, rename).
 A corrupt or unreadable cache file is ignored and rebuilt, never trusted partially.
 """
@@ -26,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox.types import PASSED, CallTests, ExecutionRequest, ExecutionResult, Limits, TestSpec
+from sandbox.types import MEMORY_EXCEEDED, OUTPUT_LIMIT, PASSED, TIMEOUT, CallTests, ExecutionRequest, ExecutionResult, Limits, TestSpec
 
 from tasks.benchmarks.sources import user_cache_dir
 
@@ -41,6 +43,7 @@ TIME_LIMIT_FACTOR = 4.0
 # shipping those between processes on every verification would dominate a sweep's cost.
 MAX_EXPECTED_OUTPUT_BYTES = 1_000_000
 OUTPUT_TOO_LARGE = "output_too_large"
+FINAL_STATUSES = {PASSED, TIMEOUT, OUTPUT_LIMIT, MEMORY_EXCEEDED, OUTPUT_TOO_LARGE}
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,16 @@ class ReferenceRun:
     statuses: tuple[str, ...]
     outputs: tuple[Any, ...] | None
     durations_s: tuple[float, ...]
+    sandbox_fingerprint: str = ""  # the sandbox source that produced it
+
+    def stale(self) -> bool:
+        """Redo a run when the sandbox changed and a test ended in a way a sandbox bug could
+        explain (no result, crash, error, failed comparison). Passing outputs are data and
+        stay valid; resource outcomes (timeout, output or memory limits) are the reference's
+        own cost and are not re-paid on every sandbox edit."""
+        return self.sandbox_fingerprint != sandbox_fingerprint() and any(
+            status not in FINAL_STATUSES for status in self.statuses
+        )
 
     def passed(self, index: int) -> bool:
         return self.statuses[index] == PASSED
@@ -83,13 +96,15 @@ def run_reference_jobs(
     # A job is cached under its key and the hash of what it runs, so a loader change that
     # alters one job's program or inputs recomputes exactly that job.
     content_keys = {job.key: f"{job.key}#{_job_digest(job)}" for job in jobs}
-    missing = [job for job in jobs if content_keys[job.key] not in cached]
+    missing = [
+        job for job in jobs if content_keys[job.key] not in cached or cached[content_keys[job.key]].stale()
+    ]
     if missing:
         run = executor or default_executor()
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for job, result in zip(missing, pool.map(lambda job: _run_job(job, run), missing)):
-                cached[content_keys[job.key]] = result
+                cached[content_keys[job.key]] = replace(result, sandbox_fingerprint=sandbox_fingerprint())
         _write_cache(cache_path, {key: cached[key] for key in content_keys.values()})
     return {job.key: cached[content_keys[job.key]] for job in jobs}
 
@@ -184,7 +199,7 @@ _SANDBOX_FINGERPRINT: str | None = None
 
 
 def _cache_path(dataset_key: str) -> Path:
-    safe = hashlib.sha256(f"{dataset_key}:{sandbox_fingerprint()}".encode()).hexdigest()[:24]
+    safe = hashlib.sha256(dataset_key.encode()).hexdigest()[:24]
     return user_cache_dir() / "benchmarks" / f"reference-runs-{safe}.pkl"
 
 
