@@ -208,3 +208,23 @@ def test_full_reference_sweep(name):
     for problem in benchmark.problems:
         _assert_no_hidden_leak(problem)
     _assert_references_pass_and_mutants_fail(benchmark.problems, name)
+
+
+@pytest.mark.parametrize("name", ["stdio-demo", "humaneval"])
+def test_patflow_evaluate_with_references_and_mutants(name, tmp_path):
+    """The acceptance path: `patflow evaluate` scores the references all-pass, the mutants none."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tasks.benchmarks.selfcheck import mutated_program
+
+    problems = load_benchmark(name).problems
+    for kind, program in (("reference", lambda p: p.reference_solution), ("mutant", mutated_program)):
+        samples = tmp_path / f"{kind}.jsonl"
+        samples.write_text("".join(json.dumps({"task_id": p.task_id, "solution": program(p)}) + "\n" for p in problems))
+        result = CliRunner().invoke(
+            app, ["evaluate", "--dataset", name, "--samples", str(samples), "--output", str(tmp_path / kind)]
+        )
+        assert result.exit_code == 0, result.output
+        expected_passed = len(problems) if kind == "reference" else 0
+        assert f"{expected_passed}/{len(problems)} passed ({name})" in result.output
