@@ -88,25 +88,26 @@ class _CallFailed(Exception):
 
 # --------------------------------------------------------------------------- limits
 class _RequestSpacing:
-    """At most one request per ``interval_s``: no burst, so no window sees more than its share.
+    """Consecutive requests leave at least ``interval_s`` apart, measured when each one leaves.
 
-    The 10 % margin absorbs jitter between here and the provider's clock (event-loop delays,
-    litellm's own per-call work): N spaced requests span 1.1 s at a limit of N/s, so a provider
-    sees more than N in one second only if their delays differ by over 0.1 s.
+    Waiters queue on a FIFO lock and each checks the clock again after waking, so a stalled
+    event loop never releases a bunch of "overdue" requests at once. The 10 % margin absorbs
+    jitter between here and the provider's clock (litellm's own per-call work before the bytes
+    leave): N spaced requests span 1.1 s at a limit of N/s.
     """
 
     MARGIN = 1.10
 
     def __init__(self, requests_per_minute: float) -> None:
         self.interval_s = 60.0 / requests_per_minute * self.MARGIN
-        self.next_slot = 0.0
+        self.last_release = -float("inf")
+        self.lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self.next_slot)
-        self.next_slot = slot + self.interval_s
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        async with self.lock:
+            while (wait_s := self.last_release + self.interval_s - time.monotonic()) > 0:
+                await asyncio.sleep(wait_s)
+            self.last_release = time.monotonic()
 
 
 class _TokenWindow:

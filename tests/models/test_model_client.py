@@ -194,3 +194,65 @@ def test_a_cancelled_leader_does_not_cancel_its_followers(humaneval):
 
     result = asyncio.run(scenario())
     assert result.error is None and not result.cached and result.attempts == 1
+
+
+def test_tokens_per_minute_limit_delays_requests_past_the_budget(monkeypatch, humaneval):
+    import time
+
+    from tasks.models import client as client_module
+
+    monkeypatch.setattr(client_module._TokenWindow, "WINDOW_S", 0.5)  # a "minute" of 0.5 s
+    client = ModelClient(cache=None)
+    # each request reserves its ~170 input tokens + max_tokens 100: two fit in 600, not three
+    config = ModelConfig("sim/small", tokens_per_minute=600)
+
+    async def three():
+        requests = [
+            ModelRequest(generate_request(p).messages, max_tokens=100) for p in humaneval[20:23]
+        ]
+        started = time.monotonic()
+        results = await asyncio.gather(*(client.complete(config, r) for r in requests))
+        return results, time.monotonic() - started
+
+    results, elapsed_s = asyncio.run(three())
+    assert all(r.error is None for r in results)
+    assert elapsed_s >= 0.45  # the third waited for the window to roll over
+
+
+def test_requests_per_minute_spaces_requests(humaneval):
+    import time
+
+    client = ModelClient(cache=None)
+    config = ModelConfig("sim/small", requests_per_minute=600)  # 10/s, spaced 0.11 s
+
+    async def five():
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(client.complete(config, generate_request(p)) for p in humaneval[30:35])
+        )
+        return results, time.monotonic() - started
+
+    results, elapsed_s = asyncio.run(five())
+    assert all(r.error is None for r in results) and elapsed_s >= 4 * 0.11 - 0.01
+
+
+def test_retry_after_is_read_as_seconds_or_http_date():
+    import email.utils
+    import time
+
+    from tasks.models.client import _retry_after_s
+
+    class Response:
+        def __init__(self, headers):
+            self.headers = headers
+
+    class Failure(Exception):
+        def __init__(self, headers):
+            self.response = Response(headers)
+
+    assert _retry_after_s(Failure({"retry-after": "3"})) == 3.0
+    assert _retry_after_s(Failure({"retry-after-ms": "250"})) == 0.25
+    in_ten_s = email.utils.formatdate(time.time() + 10, usegmt=True)
+    assert 8.0 <= _retry_after_s(Failure({"retry-after": in_ten_s})) <= 10.0
+    assert _retry_after_s(Failure({})) is None
+    assert _retry_after_s(Failure({"retry-after": "soon"})) is None
