@@ -8,9 +8,14 @@ Prints (and with --json writes) four figures:
 3. rate limit: server `--rate-limit N` and client `requests_per_minute = 60 N`; the most
    requests the server saw in any 1 s window, and its 429 count (both must stay <= N and 0);
 4. cache: the first run's requests again from the cache: model calls made (server counter) and
-   the speed-up over the first run.
+   the speed-up over the first run;
+5. simulator calibration (in-process, HumanEval, no sandbox): how often each sim model answers
+   with the reference solution, and what an oracle PaT (small generator, large planner, a failed
+   trial detected perfectly) would reach and cost relative to large alone. The real sweep
+   verifies on public tests only, so its PaT figures come out lower.
 
 Run: .venv/bin/python benchmarks/llm_bench.py [--requests 960] [--rate-limit 50] [--json out.json]
+     .venv/bin/python benchmarks/llm_bench.py --only calibration
 Every process it starts is its own child and is stopped by PID when it ends.
 """
 
@@ -161,15 +166,76 @@ def run_workers(server, workers, requests, concurrency=CONCURRENCY, rpm=None, ca
     }
 
 
+def calibration(seeds: int = 2) -> dict:
+    from tasks import prompts
+    from tasks.benchmarks import load_benchmark
+    from tasks.models import cost_usd, model_pricing
+    from tasks.models import sim
+    from tasks.records import ModelConfig
+
+    problems = load_benchmark("humaneval").problems
+    sim.register_problems(problems)
+    price = {name: model_pricing(ModelConfig(f"sim/{name}")) for name in sim.SKILLS}
+
+    def ask(model: str, messages, seed: int, problem):
+        answer = sim.respond(model, messages, seed=seed, max_tokens=1024)
+        correct = prompts.extract_code(answer.text).strip() == problem.reference_solution.strip()
+        return correct, cost_usd(price[model], answer.input_tokens, answer.output_tokens)
+
+    rows = {name: [0, 0.0] for name in sim.SKILLS}
+    pat = [0, 0.0, 0]  # correct, cost, planner calls
+    for problem in problems:
+        for seed in range(seeds):
+            generate = prompts.generate_messages(problem.prompt, problem.entry_point)
+            for name in sim.SKILLS:
+                correct, cost = ask(name, generate, seed, problem)
+                rows[name][0] += correct
+                rows[name][1] += cost
+            correct, cost = ask("small", generate, seed, problem)
+            pat[1] += cost
+            if not correct:
+                code = prompts.extract_code(sim.simulate("small", generate, seed))
+                plan_request = prompts.plan_messages(problem.prompt, problem.entry_point, code, "failed")
+                plan = sim.respond("large", plan_request, seed=seed, max_tokens=1024)
+                pat[1] += cost_usd(price["large"], plan.input_tokens, plan.output_tokens)
+                pat[2] += 1
+                implement = prompts.implement_messages(problem.prompt, problem.entry_point, plan.text)
+                correct, cost = ask("small", implement, seed, problem)
+                pat[1] += cost
+            pat[0] += correct
+    total = len(problems) * seeds
+    figures = {
+        f"sim/{name}": {"reference_rate": round(c / total, 3), "usd_per_problem": c_usd / total}
+        for name, (c, c_usd) in rows.items()
+    }
+    figures["oracle_pat_small_large"] = {
+        "reference_rate": round(pat[0] / total, 3),
+        "usd_per_problem": pat[1] / total,
+        "planner_rate": round(pat[2] / total, 3),
+        "cost_relative_to_large": round(pat[1] / rows["large"][1], 3),
+    }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=960, help="requests per worker")
     parser.add_argument("--rate-limit", type=float, default=50.0, help="N for the rate-limit run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--only", choices=("load", "calibration"), help="run one part only")
     options = parser.parse_args()
+    figures: dict = {}
+    if options.only != "load":
+        figures["calibration"] = calibration()
+        for name, row in figures["calibration"].items():
+            print(f"calibration {name}: " + ", ".join(f"{k} {v:.6g}" for k, v in row.items()))
+        if options.only == "calibration":
+            if options.json:
+                options.json.write_text(json.dumps(figures, indent=2))
+            return
 
     ideal_one = CONCURRENCY * 1000 / LATENCY_MS
-    figures: dict = {"latency_ms": LATENCY_MS, "ideal_rate_one_worker": ideal_one}
+    figures.update({"latency_ms": LATENCY_MS, "ideal_rate_one_worker": ideal_one})
     with tempfile.TemporaryDirectory(prefix="llm-bench-") as scratch:
         server = Server("--latency-ms", str(LATENCY_MS))
         try:

@@ -36,10 +36,11 @@ class ModelPricing:
 
 
 # name -> (input USD / 1M tokens, output USD / 1M tokens, weight = parameters in billions)
+# Shaped like budget hosted-API list prices for ~8B / ~32B / ~70B open-weight models.
 SIM_PRICES: dict[str, tuple[float, float, float]] = {
-    "small": (0.10, 0.20, 8.0),
-    "medium": (0.40, 0.60, 32.0),
-    "large": (0.90, 0.90, 70.0),
+    "small": (0.05, 0.08, 8.0),
+    "medium": (0.20, 0.30, 32.0),
+    "large": (0.60, 0.80, 70.0),
 }
 
 _SIM_MODEL_RE = re.compile(r"^(?:sim/(?P<a>[\w.-]+)|(?:[\w.-]+/)?sim-(?P<b>[\w.-]+))$")

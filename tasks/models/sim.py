@@ -15,7 +15,7 @@ How an answer is made (a fixed function of model, seed and messages; temperature
   and ``or`` swapped, a syntax error, an inserted ``while True: pass``). Every AST mutation is checked to change the
   AST. P(correct) = sigmoid(skill - 3 * (difficulty - 0.5) + plan bonus), where difficulty in
   [0, 1] grows with the log of the reference solution's AST size, the plan bonus (implement
-  requests only) grows with the plan's number of steps (1.2 for a 6-step plan), and a fixed
+  requests only) grows with the plan's number of steps (0.72 for a 6-step plan), and a fixed
   per-(model, problem) affinity in [-1.5, 1.5] makes a model's failures on a problem correlated
   across seeds and retries, as with a real model.
 - Plans are numbered steps naming helper functions; a stronger planner (and an easier problem)
@@ -58,13 +58,13 @@ class SimSkill:
 
 
 SKILLS: dict[str, SimSkill] = {
-    "small": SimSkill("small", code_logit=0.1, plan_logit=-0.5, tests_accuracy=0.8),
+    "small": SimSkill("small", code_logit=0.4, plan_logit=-0.5, tests_accuracy=0.8),
     "medium": SimSkill("medium", code_logit=1.0, plan_logit=0.8, tests_accuracy=0.9),
     "large": SimSkill("large", code_logit=2.0, plan_logit=2.0, tests_accuracy=0.97),
 }
 
 DIFFICULTY_SLOPE = 3.0
-PLAN_BONUS_PER_STEP = 0.2  # logit bonus per numbered plan step, capped at 6 steps
+PLAN_BONUS_PER_STEP = 0.12  # logit bonus per numbered plan step, capped at 6 steps
 # A model's affinity for a problem, fixed across seeds and request kinds: a problem a model gets
 # wrong once it tends to get wrong again (so retries are correlated, as with real models).
 AFFINITY_SPREAD = 1.5  # logit offset, uniform in [-spread, +spread] per (model, problem)

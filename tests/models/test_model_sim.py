@@ -96,19 +96,19 @@ def test_reference_answers_pass_the_real_tests(humaneval):
 
 def test_skill_and_plans_order_the_success_rates(humaneval):
     """Measured from the answers themselves, not the formula: large > small; a plan helps."""
-    problems = humaneval[:60]
+    problems = humaneval
 
     def rate(model: str, make_messages) -> float:
         correct = 0
         for problem in problems:
-            for seed in range(3):
+            for seed in range(2):
                 code = prompts.extract_code(sim.simulate(model, make_messages(problem), seed=seed))
                 correct += code.strip() == problem.reference_solution.strip()
-        return correct / (3 * len(problems))
+        return correct / (2 * len(problems))
 
     generate = lambda p: prompts.generate_messages(p.prompt, p.entry_point)  # noqa: E731
     small, large = rate("small", generate), rate("large", generate)
-    assert 0.3 < small < large - 0.2 and large > 0.75, (small, large)
+    assert 0.4 < small < large - 0.2 and large > 0.8, (small, large)
 
     def implement_from(planner: str):
         def make(problem):
@@ -121,7 +121,7 @@ def test_skill_and_plans_order_the_success_rates(humaneval):
     with_large_plan = rate("small", implement_from("large"))
     with_small_plan = rate("small", implement_from("small"))
     assert with_large_plan > with_small_plan > small - 0.05, (small, with_small_plan, with_large_plan)
-    assert with_large_plan > small + 0.15
+    assert with_large_plan > small + 0.1
 
 
 def test_plan_quality_is_in_the_text(humaneval):
