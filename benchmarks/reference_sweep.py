@@ -37,19 +37,23 @@ def main(names: list[str]) -> int:
         reference_failures = [c for c in good if not c.hidden_passed and f"{name}:{c.task_id}" not in UPSTREAM_DATA_BUGS]
         public_failures = [c for c in good if c.public_passed is False]
         mutant_passes = [c for c in bad if c.any_hidden_passed]
+        harness_errors = [c for c in good + bad if c.harness_errors]
         with_public = sum(p.public_tests is not None for p in problems)
         print(
             f"{name}: {len(problems)} problems, {tests} hidden tests, public tests on {with_public}; "
             f"load {load_s:.1f}s; references pass hidden {sum(c.hidden_passed for c in good)}/{len(good)} "
             f"(public {sum(c.public_passed is True for c in good)}/{with_public}) in {good_s:.0f}s; "
-            f"mutants passing any hidden suite: {len(mutant_passes)}",
+            f"mutants passing any hidden suite: {len(mutant_passes)}; "
+            f"harness errors (verify raised): {len(harness_errors)}",
             flush=True,
         )
         for check in reference_failures + public_failures:
             print(f"  reference FAIL {check.task_id}: public={check.public_passed} {check.suites}")
         for check in mutant_passes:
             print(f"  mutant PASS {check.task_id}: {check.suites}")
-        failed_any |= bool(reference_failures or public_failures or mutant_passes)
+        for check in harness_errors:
+            print(f"  HARNESS ERROR {check.task_id}: {check.suites}")
+        failed_any |= bool(reference_failures or public_failures or mutant_passes or harness_errors)
     return 1 if failed_any else 0
 
 

@@ -15,6 +15,8 @@ from typing import Callable, Iterable
 
 from tasks.records import Problem
 
+HARNESS_ERROR = "harness_error:"  # verify() raised: a bug in the harness, not in the program
+
 
 @dataclass(frozen=True)
 class ProblemCheck:
@@ -25,6 +27,10 @@ class ProblemCheck:
     @property
     def hidden_passed(self) -> bool:
         return bool(self.suites) and all(passed for _name, passed, _detail in self.suites)
+
+    @property
+    def harness_errors(self) -> int:
+        return sum(detail.startswith(HARNESS_ERROR) for _name, _passed, detail in self.suites)
 
     @property
     def any_hidden_passed(self) -> bool:
@@ -52,10 +58,17 @@ def check_references(
         program = mutated_program(problem) if mutate else problem.reference_solution or ""
         public_passed = None
         if problem.public_tests is not None:
-            public_passed = verify(program, problem.public_tests).passed
+            try:
+                public_passed = verify(program, problem.public_tests).passed
+            except Exception:  # noqa: BLE001 - counted as a harness error below, never a pass
+                public_passed = False
         suites = []
         for suite in problem.hidden_suites:
-            verdict = verify(program, suite.tests, suite.time_limits_s or _default_limits(problem, suite))
+            try:
+                verdict = verify(program, suite.tests, suite.time_limits_s or _default_limits(problem, suite))
+            except Exception as error:  # noqa: BLE001 - verify must not raise: report, never pass
+                suites.append((suite.name, False, f"{HARNESS_ERROR} {type(error).__name__}: {str(error)[:200]}"))
+                continue
             suites.append((suite.name, verdict.passed, f"{verdict.status} {verdict.first_failure}".strip()))
         result = ProblemCheck(problem.task_id, public_passed, tuple(suites))
         if on_done is not None:

@@ -61,6 +61,7 @@ def _assert_references_pass_and_mutants_fail(problems, dataset: str) -> None:
     bad = check_references(problems, mutate=True)
     assert len(bad) == len(problems)
     assert not [c for c in bad if c.any_hidden_passed]
+    assert not [c for c in good + bad if c.harness_errors], [c for c in good + bad if c.harness_errors][:3]
 
 
 def _assert_no_hidden_leak(problem: Problem) -> None:
