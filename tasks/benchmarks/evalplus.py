@@ -17,8 +17,9 @@ Guarantees and decisions:
   numeric strings become complex numbers where the example has a number (Mbpp/124, 252).
 - MBPP+ comparison follows the task's own prompt example: ``set(f(x)) == set(y)`` compares
   as sets (Mbpp/2, 7, 111, 140, 232); a bare ``assert f(x)`` / ``assert not f(x)`` compares
-  truthiness (Mbpp/737, 787, 794: the reference returns ``re.Match`` objects). Those suites
-  are ``AssertTests`` generated from the computed expected values.
+  truthiness, but only when the reference's values cannot cross the process boundary
+  (Mbpp/737, 787, 794 return ``re.Match``); otherwise equality holds (Mbpp/781, 803, 804).
+  Set and truthiness suites are ``AssertTests`` generated from the computed expected values.
 - Public tests: HumanEval+ the docstring examples (as HumanEval); MBPP+ the example assert in
   the prompt, with the imports its ``assertion`` block declares (plus ``import math`` when the
   assert uses ``math.`` undeclared: the upstream data bug in Mbpp/120).
@@ -97,26 +98,38 @@ def _draft(record: dict[str, Any], info: DatasetInfo, public_mode: str) -> Draft
     if public is not None and isinstance(public, CallTests) and task_id in POLYNOMIAL_ROOT_TASKS:
         public = replace(public, comparison="polynomial_root")
 
-    probe_program, probe_entry = reference, entry_point
-    if comparison == "truthiness":
-        probe_program = reference + f"\n\ndef {TRUTHINESS_PROBE}(*args):\n    return bool({entry_point}(*args))\n"
-        probe_entry = TRUTHINESS_PROBE
     jobs = [
-        ReferenceJob(f"{task_id}/{name}", probe_program, CallTests(probe_entry, tuple(inputs), None))
+        ReferenceJob(f"{task_id}/{name}", reference, CallTests(entry_point, tuple(inputs), None))
         for name, inputs in suites_inputs.items()
         if inputs
     ]
+    if comparison == "truthiness":
+        # Only when the reference's own values cannot be expected values (re.Match objects do
+        # not cross the process boundary) is truthiness compared; otherwise equality, as usual.
+        probe = reference + f"\n\ndef {TRUTHINESS_PROBE}(*args):\n    return bool({entry_point}(*args))\n"
+        jobs += [
+            ReferenceJob(f"{task_id}/{name}/truthiness", probe, CallTests(TRUTHINESS_PROBE, tuple(inputs), None))
+            for name, inputs in suites_inputs.items()
+            if inputs
+        ]
     if public is not None:
         jobs.append(ReferenceJob(f"{task_id}/public", reference, public))
 
     def finish(runs: dict[str, ReferenceRun]) -> Problem:
+        style = comparison
+        if comparison == "truthiness" and all(
+            runs[f"{task_id}/{name}"].passed(i) or not runs[f"{task_id}/{name}/truthiness"].passed(i)
+            for name, inputs in suites_inputs.items()
+            for i in range(len(inputs))
+        ):
+            style = "equal"  # every value the reference returns can be compared exactly
         suites = []
         for name, inputs in suites_inputs.items():
-            run = runs.get(f"{task_id}/{name}")
+            run = runs.get(f"{task_id}/{name}" + ("/truthiness" if style == "truthiness" else ""))
             if run is None:
                 continue
             keep = [i for i in range(len(inputs)) if run.passed(i)]
-            tests = _suite_tests(entry_point, comparison, [inputs[i] for i in keep],
+            tests = _suite_tests(entry_point, style, [inputs[i] for i in keep],
                                  [run.outputs[i] for i in keep], atol, task_id)
             if tests is not None:
                 suites.append(HiddenSuite(name, tests, run.time_limits_s(keep)))
@@ -163,7 +176,7 @@ def _suite_tests(
 def _comparison_style(example_assert: str, entry_point: str) -> str:
     """'set', 'truthiness' or 'equal', as the task's own prompt example compares."""
     text = example_assert.strip()
-    if re.match(rf"assert\s+set\(\s*{re.escape(entry_point)}\(", text) and "== set(" in text.replace(" ==", "=="):
+    if _is_set_comparison(text, entry_point):
         return "set"
     bare = re.match(rf"assert\s+(not\s+)?{re.escape(entry_point)}\((.*)\)\s*$", text)
     if bare:
@@ -175,6 +188,27 @@ def _comparison_style(example_assert: str, entry_point: str) -> str:
         if isinstance(test, ast.Call):
             return "truthiness"
     return "equal"
+
+
+def _is_set_comparison(text: str, entry_point: str) -> bool:
+    """``assert set(f(...)) == set(...)`` (any spacing)."""
+    try:
+        node = ast.parse(text).body[0]
+    except (SyntaxError, IndexError):
+        return False
+    test = getattr(node, "test", None)
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+
+    def is_set_call(expression: ast.AST, around_entry: bool) -> bool:
+        if not (isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name) and expression.func.id == "set"):
+            return False
+        if not around_entry:
+            return True
+        inner = expression.args[0] if len(expression.args) == 1 else None
+        return isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id == entry_point
+
+    return is_set_call(test.left, True) and is_set_call(test.comparators[0], False)
 
 
 def _public_assert(prompt_asserts: list[str], assertion_block: str) -> AssertTests | None:

@@ -20,7 +20,9 @@ from tasks.benchmarks import UPSTREAM_DATA_BUGS, builtin_names, load_benchmark
 from tasks.benchmarks.selfcheck import check_references
 from tasks.records import Problem
 
-MBPP_PLUS_SPECIAL = ["Mbpp/2", "Mbpp/7", "Mbpp/120", "Mbpp/124", "Mbpp/252", "Mbpp/737", "Mbpp/793"]
+MBPP_PLUS_SPECIAL = [
+    "Mbpp/2", "Mbpp/7", "Mbpp/111", "Mbpp/120", "Mbpp/124", "Mbpp/252", "Mbpp/580", "Mbpp/737", "Mbpp/781", "Mbpp/793",
+]
 HUMANEVAL_SPECIAL = ["HumanEval/2", "HumanEval/12", "HumanEval/32", "HumanEval/47", "HumanEval/116"]
 
 
@@ -183,7 +185,13 @@ def test_mbpp_plus_slice_quirks(shared_datasets, tmp_path):
     assert problems["Mbpp/124"].public_tests.imports == "import math"  # declared in its assertion block
     assert [s.name for s in problems["Mbpp/793"].hidden_suites] == ["base"]  # plus_input is {} upstream
     truthy = problems["Mbpp/737"].hidden_suites[0].tests
-    assert truthy.asserts[0] == "assert bool(check_str(*('annie',))) == True"
+    assert truthy.asserts[0] == "assert bool(check_str(*('annie',))) == True"  # reference returns re.Match
+    # a bare `assert f(x)` example whose reference returns plain bools keeps exact equality
+    assert isinstance(problems["Mbpp/781"].hidden_suites[0].tests, CallTests)
+    assert problems["Mbpp/111"].hidden_suites[1].tests.asserts[0].startswith("assert set(common_in_nested_lists(")
+    # nested JSON lists become nested tuples at any depth, as the example's (4, 5, (7, 6, (2, 4)), 6, 8)
+    nested = problems["Mbpp/580"].hidden_suites[1].tests
+    assert len(nested.inputs) == 104 and nested.inputs[0] == ((1, 2, 3, (4, 5, (6, 7, (8, 9, (10, 11, (12, 13, (14, 15, (16, 17, (18, 19, (20,)))))))))),)
     for problem in benchmark.problems:
         assert problem.completion_prefix == "" and problem.prompt.startswith('"""')
         _assert_no_hidden_leak(problem)
