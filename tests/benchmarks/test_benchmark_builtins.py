@@ -43,6 +43,23 @@ def sandbox_loses_none_outputs() -> bool:
     return not result.passed
 
 
+@functools.lru_cache(maxsize=1)
+def sandbox_raises_on_huge_int_detail() -> bool:
+    """True while a failed CallTests comparison against an int of more than 4300 digits makes
+    ``sandbox.execute`` raise (a sandbox bug: repr() of the expected value in the failure
+    detail hits Python's int-to-str limit; execute must never raise). Probed, not assumed."""
+    try:
+        sandbox.execute(ExecutionRequest("def f():\n    return None\n", CallTests("f", ((),), (10**5000,))))
+    except ValueError:
+        return True
+    return False
+
+
+def test_sandbox_failure_detail_survives_huge_ints():
+    if sandbox_raises_on_huge_int_detail():
+        pytest.xfail("sandbox bug: execute() raises ValueError formatting a >4300-digit expected int")
+
+
 def _none_output_failure(check) -> bool:
     return all(passed or "no output reported" in detail for _name, passed, detail in check.suites)
 
@@ -63,7 +80,14 @@ def _assert_references_pass_and_mutants_fail(problems, dataset: str) -> None:
     bad = check_references(problems, mutate=True)
     assert len(bad) == len(problems)
     assert not [c for c in bad if c.any_hidden_passed]
-    assert not [c for c in good + bad if c.harness_errors], [c for c in good + bad if c.harness_errors][:3]
+    harness_errors = [c for c in good + bad if c.harness_errors]
+    if sandbox_raises_on_huge_int_detail():  # only errors caused by that sandbox bug are excused
+        harness_errors = [
+            c for c in harness_errors
+            if not all(passed or "Exceeds the limit (4300 digits)" in detail or not detail.startswith("harness_error")
+                       for _name, passed, detail in c.suites)
+        ]
+    assert not harness_errors, harness_errors[:3]
 
 
 def _assert_no_hidden_leak(problem: Problem) -> None:
