@@ -142,7 +142,12 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of) -> list[
                 verify_slots=verify_slots,
             )
 
-    return list(await asyncio.gather(*(run_one(item) for item in chunk.items)))
+    try:
+        return list(await asyncio.gather(*(run_one(item) for item in chunk.items)))
+    finally:
+        closer = getattr(client, "aclose", None)
+        if closer is not None:  # the model client's HTTP sessions belong to this loop
+            await closer()
 
 
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
