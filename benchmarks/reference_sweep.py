@@ -36,14 +36,15 @@ def main(names: list[str]) -> int:
         bad = check_references(problems, mutate=True, workers=workers)
         reference_failures = [c for c in good if not c.hidden_passed and f"{name}:{c.task_id}" not in UPSTREAM_DATA_BUGS]
         public_failures = [c for c in good if c.public_passed is False]
-        mutant_passes = [c for c in bad if c.any_hidden_passed]
+        mutant_passes = [c for c in bad if c.hidden_passed]  # a mutant passing every suite
+        weak_suites = [(c.task_id, name) for c in bad for name, passed, _detail in c.suites if passed]
         harness_errors = [c for c in good + bad if c.harness_errors]
         with_public = sum(p.public_tests is not None for p in problems)
         print(
             f"{name}: {len(problems)} problems, {tests} hidden tests, public tests on {with_public}; "
             f"load {load_s:.1f}s; references pass hidden {sum(c.hidden_passed for c in good)}/{len(good)} "
             f"(public {sum(c.public_passed is True for c in good)}/{with_public}) in {good_s:.0f}s; "
-            f"mutants passing any hidden suite: {len(mutant_passes)}; "
+            f"mutants passing: {len(mutant_passes)} (single suites a mutant passes: {weak_suites or 'none'}); "
             f"harness errors (verify raised): {len(harness_errors)}",
             flush=True,
         )

@@ -20,6 +20,9 @@ from tasks.benchmarks import UPSTREAM_DATA_BUGS, builtin_names, load_benchmark
 from tasks.benchmarks.selfcheck import check_references
 from tasks.records import Problem
 
+# Mbpp/787's 101 plus inputs all expect "no match": a None-returning mutant passes that suite
+# (it fails base, so the problem fails). Upstream data, listed in docs/benchmarks.md.
+KNOWN_WEAK_SUITES = {("mbpp+", "Mbpp/787")}
 MBPP_PLUS_SPECIAL = [
     "Mbpp/2", "Mbpp/7", "Mbpp/111", "Mbpp/120", "Mbpp/124", "Mbpp/252", "Mbpp/580", "Mbpp/737", "Mbpp/781", "Mbpp/793",
 ]
@@ -79,7 +82,9 @@ def _assert_references_pass_and_mutants_fail(problems, dataset: str) -> None:
     assert not [c for c in good if c.public_passed is False]
     bad = check_references(problems, mutate=True)
     assert len(bad) == len(problems)
-    assert not [c for c in bad if c.any_hidden_passed]
+    assert not [c for c in bad if c.hidden_passed]
+    # a suite a mutant passes tests nothing; the only known one is upstream's (see docs)
+    assert {(dataset, c.task_id) for c in bad if c.any_hidden_passed} <= KNOWN_WEAK_SUITES
     harness_errors = [c for c in good + bad if c.harness_errors]
     if sandbox_raises_on_huge_int_detail():  # only errors caused by that sandbox bug are excused
         harness_errors = [
