@@ -51,7 +51,7 @@ import litellm  # noqa: E402
 
 from tasks.models import sim_provider  # noqa: E402, F401  (registers the sim/ provider)
 from tasks.models.cache import ResponseCache, default_cache_dir  # noqa: E402
-from tasks.models.pricing import cost_usd, model_pricing  # noqa: E402
+from tasks.models.pricing import cost_usd, litellm_prices, model_pricing  # noqa: E402
 from tasks.records import Completion, ModelConfig, ModelRequest  # noqa: E402
 
 litellm.suppress_debug_info = True
@@ -210,6 +210,7 @@ def _scrub(text: str, secret: str | None) -> str:
 
 # --------------------------------------------------------------------------- client
 _DEFAULT_CACHE = object()
+_PRICES_TAUGHT: set[str] = set()  # models whose prices litellm was given in this process
 
 
 class ModelClient:
@@ -254,6 +255,35 @@ class ModelClient:
         return limits
 
     # ------------------------------------------------------------------ public
+    @staticmethod
+    def _teach_litellm_prices(config: ModelConfig) -> None:
+        """Give litellm patflow's prices for a model its map lacks (sim, self-hosted).
+
+        litellm prices every response itself; for a model it does not know it searches its map
+        under ~10 name variants per call (~1.5 ms CPU each call here). Registering the model once
+        makes that lookup a hit, and litellm's own response cost then agrees with patflow's.
+        Models litellm already prices are left alone.
+        """
+        if config.model in _PRICES_TAUGHT:
+            return
+        _PRICES_TAUGHT.add(config.model)
+        if litellm_prices(config.model) is not None:
+            return
+        pricing = model_pricing(config)
+        provider = config.model.split("/", 1)[0] if "/" in config.model else "openai"
+        entry = {
+            "input_cost_per_token": pricing.input_usd_per_mtok / 1e6,
+            "output_cost_per_token": pricing.output_usd_per_mtok / 1e6,
+            "cache_creation_input_token_cost": 0.0,
+            "cache_read_input_token_cost": 0.0,
+            "litellm_provider": provider,
+            "mode": "chat",
+        }
+        try:
+            litellm.register_model({config.model: entry})
+        except Exception:  # an optimisation only
+            pass
+
     async def complete(self, config: ModelConfig, request: ModelRequest) -> Completion:
         key = request.cache_key(config.model)
         if self.cache is not None:
@@ -343,6 +373,7 @@ class ModelClient:
         elif config.api_base:
             api_key = NO_KEY
         limits = self._limits(state, config)
+        self._teach_litellm_prices(config)
         messages = [{"role": role, "content": content} for role, content in request.messages]
         attempts = 0
         while True:

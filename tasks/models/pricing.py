@@ -54,7 +54,7 @@ def sim_model_name(model: str) -> str | None:
     return match.group("a") or match.group("b")
 
 
-def _litellm_prices(model: str) -> tuple[float, float] | None:
+def litellm_prices(model: str) -> tuple[float, float] | None:
     import litellm
 
     try:
@@ -78,7 +78,7 @@ def model_pricing(config: ModelConfig) -> ModelPricing:
         input_price, output_price, weight = SIM_PRICES[sim_name]
         table, source = (input_price, output_price), "sim"
     elif config.input_usd_per_mtok is None or config.output_usd_per_mtok is None:
-        table = _litellm_prices(config.model)
+        table = litellm_prices(config.model)
         source = "litellm" if table else "unknown"
     input_usd = config.input_usd_per_mtok
     output_usd = config.output_usd_per_mtok
