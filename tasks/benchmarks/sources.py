@@ -16,6 +16,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import hashlib
 import json
@@ -268,8 +269,6 @@ def _line_counter(text: str):
     newlines = [index for index, char in enumerate(text) if char == "\n"]
 
     def line_of(position: int) -> int:
-        import bisect
-
         return bisect.bisect_left(newlines, position) + 1
 
     return line_of

@@ -229,3 +229,20 @@ def test_second_load_comes_from_the_cache_and_a_corrupt_cache_is_rebuilt(tmp_pat
     monkeypatch.undo()
     monkeypatch.setenv("PATFLOW_CACHE_DIR", str(tmp_path / "cache"))
     assert load_benchmark(str(path)) == first
+
+
+def test_json_array_records_report_their_line(tmp_path):
+    good = {"task_id": 1, "prompt": "Write f.", "code": "def f():\n    return 1\n", "test_list": ["assert f() == 1"]}
+    bad = {k: v for k, v in good.items() if k != "code"} | {"task_id": 2}
+    path = tmp_path / "sanitized.json"
+    path.write_text("[\n" + json.dumps(good, indent=1) + ",\n" + json.dumps(bad, indent=1) + "\n]\n")
+    line = 2 + json.dumps(good, indent=1).count("\n") + 1
+    with pytest.raises(BenchmarkError, match=rf"^{path}:{line}: missing field 'code' \(MBPP sanitized format needs task_id, prompt, code, test_list\)$"):
+        load_benchmark(str(path))
+    path.write_text("[\n" + json.dumps(good) + ",\n")
+    with pytest.raises(BenchmarkError, match=r":3: unterminated JSON array"):
+        load_benchmark(str(path))
+    path.write_text("[\n" + json.dumps(good) + "\n]\n")
+    (problem,) = load_benchmark(str(path)).problems
+    assert problem.task_id == "MBPP/1" and problem.entry_point == "f"
+    assert verify(problem.reference_solution, problem.hidden_suites[0].tests).passed
