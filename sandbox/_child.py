@@ -1,35 +1,71 @@
-"""The child side of the sandbox: isolation set-up and the test runner.
+"""The child side of the sandbox: isolation layers, the warm fork server, and the test runner.
 
-This file is self-contained (standard library only, no ``sandbox`` imports) because it runs
-as a script: ``python -I _child.py server FD`` (the warm fork server), ``... spawn`` (one
-fresh interpreter per execution, the fallback) and ``... probe`` (what ``isolation_report``
-shows). Nothing here decides a verdict for CallTests or StdioTests: the child only reports
-outputs, and the parent compares them.
+Self-contained (standard library only, no ``sandbox`` imports) because it runs as a script:
+``python -I _child.py server FD CONFIG`` (the warm fork server), ``... spawn ...`` (one fresh
+interpreter per execution, the fallback) and ``... probe`` (what ``isolation_report`` shows).
+Nothing here decides a verdict for CallTests or StdioTests: the child reports outputs only
+and the parent (``sandbox/executor.py``) compares them.
 
-Process layout of one execution::
+Process layout (fork-server mode, the default)::
 
-    fork server (or spawned interpreter)      trusted, never runs candidate code
-      └─ C1 "keeper": unshare(net, pid, mount, ipc, uts); fork; wait; exit with C2's status
-           └─ C2: pid 1 of the new pid namespace; private mounts (fresh /proc, tmpfs /tmp,
-                  tmpfs over the home of root); drop to an unprivileged uid; rlimits;
-                  runs the candidate and the tests and writes records to the result fd.
+    launcher (python -I _child.py server)      unshare(net, pid, mount, ipc, uts), fork
+      └─ zygote: pid 1 of the new pid namespace. Read-only view of the host file system,
+         fresh /proc (hidepid=2), private /tmp and /dev/shm, root's home hidden except the
+         interpreter; pids + memory cgroup backstop; common modules imported. Never runs
+         candidate code; forks one job per request and reaps it.
+           └─ job: own mount namespace with a bounded tmpfs as its working directory,
+              unprivileged uid (one per job), no_new_privs, rlimits (CPU, address space,
+              processes, file size, open files, no core), scrubbed environment, stdin
+              /dev/null, stdout/stderr to a capped pipe, new session. Runs the tests.
 
-When C2 exits (or C1 is killed, which kills C2 through PDEATHSIG), the kernel kills every
-process left in the pid namespace, double-forked daemons included. Without namespaces C1 is a
-child subreaper and kills every descendant left behind before it exits.
+Orphans (double-forked daemons) are re-parented to the zygote (pid 1) and killed when any
+job ends; everything left dies with the pid namespace when the zygote exits. In spawn mode
+each execution enters its own namespaces (the spawned interpreter is the keeper, the job is
+pid 1). Without namespaces (``PATFLOW_SANDBOX_NAMESPACES=0`` or a kernel that refuses) the
+zygote/keeper is a child subreaper that kills what is left, and the working directory is a
+private 0700 directory under the host's /tmp; world-writable host directories are then
+writable by the job's uid.
 
-Result records are JSON lines on a dedicated pipe fd, each starting with a per-run nonce the
-parent generated. Lines without the nonce are ignored.
+Which guarantees hold where (``patflow doctor`` prints the layers):
+- always: rlimits, scrubbed environment, private working directory, closed stdin, capped
+  output, whole-tree kill, result records only with the per-run nonce;
+- as root: uid drop (RLIMIT_NPROC then holds; other processes' /proc/*/environ unreadable);
+- with unshare(2) allowed (Linux >= 3.8, root or user namespaces): no network at all (not
+  even loopback), no view of other processes, read-only host file system;
+- with writable cgroup v1 pids + memory controllers: a backstop for all jobs of one server
+  (per-job cgroups with ``PATFLOW_SANDBOX_JOB_CGROUPS=1``; they cost ~1-5 ms per job here).
+
+Reward hacks, what is caught:
+- A returned object of a class the solution defined (its ``__module__`` is the solution's,
+  or one of its methods was compiled from the solution) that overrides comparison or truth:
+  check_function / asserts route every single comparison and every ``assert`` through a
+  guard (the test code's AST is rewritten) that refuses it unless both sides are that same
+  class; CallTests refuse to encode it (``error:UnencodableOutput``).
+- Replacing or adding names in ``builtins``, or replacing functions in math, operator,
+  functools, itertools, collections, re, json (e.g. ``builtins.AssertionError``,
+  ``math.isclose``): checked after loading and after every passing test (CPython's dict
+  version tags make this ~free); the test becomes ``failed`` with "reward hack: ...".
+- ``sys.exit`` / ``SystemExit`` anywhere is ``error:SystemExit``; ``os._exit`` or killing
+  itself leaves no record (``no_result`` / ``crashed``); a forked copy of the runner never
+  reports (fork-and-guess); text on stdout/stderr is never read as a verdict.
+- Reading expected values from the caller's frames: impossible for CallTests and StdioTests
+  (expected values never enter the child).
+What is not caught:
+- Frame or ``gc`` inspection in check_function / asserts tests, whose expected values are in
+  the child's memory by design; the same inspection can find the per-run nonce and the
+  result fd and forge check/assert records (not CallTests/StdioTests verdicts, which the
+  parent computes). A class that lies about ``__module__`` and reuses a builtin comparison
+  (``__eq__ = int.__ne__``). Tampering with modules other than the watched ones, or with
+  objects through ``ctypes``. Jobs of one server share its network namespace (no interface
+  is up, but abstract unix sockets could connect two concurrent jobs).
 """
 
 from __future__ import annotations
 
-import ast
 import base64
 import builtins
 import ctypes
 import gc
-import io
 import json
 import marshal
 import math
@@ -70,11 +106,9 @@ MAX_RECORD_BYTES = 8 * 1024 * 1024
 
 # Modules imported once in the warm server so that children do not pay for them (and so that
 # they stay importable where the interpreter's files are not readable after the uid drop).
-PREIMPORTS = (
-    "abc array bisect calendar cmath collections collections.abc copy dataclasses datetime "
-    "decimal enum fractions functools hashlib heapq itertools json math numbers operator "
-    "random re statistics string struct sys textwrap typing unicodedata queue"
-).split()
+# Only what most solutions use: every page the server holds makes each fork and exit dearer
+# (measured: OpenSSL via hashlib/random alone adds ~4 MB). Anything else imports lazily.
+PREIMPORTS = "bisect collections functools heapq itertools math operator re string typing".split()
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -264,37 +298,31 @@ _OPS = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
 }
-_OP_NAMES = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_OP_NAMES = {"Eq": "==", "NotEq": "!=", "Lt": "<", "LtE": "<=", "Gt": ">", "GtE": ">="}
 GUARD_NAME = "__patflow_guard__"
 
 
-class _GuardRewriter(ast.NodeTransformer):
-    def visit_Compare(self, node: ast.Compare):
-        self.generic_visit(node)
-        if len(node.ops) != 1 or type(node.ops[0]) not in _OP_NAMES:
-            return node
-        call = ast.Call(
-            func=ast.Attribute(ast.Name(GUARD_NAME, ast.Load()), "compare", ast.Load()),
-            args=[node.left, ast.Constant(_OP_NAMES[type(node.ops[0])]), node.comparators[0]],
-            keywords=[],
-        )
-        return ast.copy_location(call, node)
-
-    def visit_Assert(self, node: ast.Assert):
-        self.generic_visit(node)
-        node.test = ast.copy_location(
-            ast.Call(
-                func=ast.Attribute(ast.Name(GUARD_NAME, ast.Load()), "truth", ast.Load()),
-                args=[node.test],
-                keywords=[],
-            ),
-            node.test,
-        )
-        return node
-
-
 def compile_test_code(source: str, filename: str):
-    tree = _GuardRewriter().visit(ast.parse(source, filename=filename))
+    """Test code with every single comparison and assert routed through the guard."""
+    import ast  # only the parent compiles test code; the fork server never imports ast
+
+    def guard_call(method: str, args: list) -> ast.Call:
+        return ast.Call(ast.Attribute(ast.Name(GUARD_NAME, ast.Load()), method, ast.Load()), args, [])
+
+    class GuardRewriter(ast.NodeTransformer):
+        def visit_Compare(self, node: ast.Compare):
+            self.generic_visit(node)
+            op = type(node.ops[0]).__name__
+            if len(node.ops) != 1 or op not in _OP_NAMES:
+                return node
+            return ast.copy_location(guard_call("compare", [node.left, ast.Constant(_OP_NAMES[op]), node.comparators[0]]), node)
+
+        def visit_Assert(self, node: ast.Assert):
+            self.generic_visit(node)
+            node.test = ast.copy_location(guard_call("truth", [node.test]), node.test)
+            return node
+
+    tree = GuardRewriter().visit(ast.parse(source, filename=filename))
     return compile(ast.fix_missing_locations(tree), filename, "exec")
 
 
@@ -420,6 +448,10 @@ def _exception_detail(error: BaseException) -> str:
 _NO_OUTPUT = object()
 
 
+class _Stop(Exception):
+    """Ends a call/stdio run early (stop_on_first_failure); caught by ``Runner.run``."""
+
+
 class Runner:
     """Runs one job inside C2 and emits records."""
 
@@ -447,10 +479,13 @@ class Runner:
 
     def run(self) -> None:
         kind = self.job["kind"]
-        if kind == "stdio":
-            self.run_stdio()
-        else:
-            self.run_functional(kind)
+        try:
+            if kind == "stdio":
+                self.run_stdio()
+            else:
+                self.run_functional(kind)
+        except _Stop:
+            pass
         self.emit("D")  # done: the parent need not wait for the exit status
 
     # --- function formats
@@ -509,6 +544,8 @@ class Runner:
             if tampered:
                 status, detail = "failed", "reward hack: " + tampered
         self.emit("T", index, status, detail, duration_ms, None if output is _NO_OUTPUT else [output])
+        if status != "passed" and self.job.get("stop_on_first_failure") and self.job["kind"] in ("call", "stdio"):
+            raise _Stop  # outputs are judged by the parent; a child-side failure is final
 
     def _judge(self, guard: _Guard, code, namespace: dict) -> tuple[str, str]:
         guard.last = None
@@ -556,6 +593,8 @@ class Runner:
                 continue
             status, detail = self._judge(guard, code, test_namespace)
             self.finish_test(index, status, detail, started, snapshot)
+            if status != "passed" and self.job.get("stop_on_first_failure"):
+                return
 
     def run_calls(self, namespace: dict, snapshot) -> None:
         job = self.job

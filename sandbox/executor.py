@@ -331,7 +331,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits) -> _RunState:
+def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits, passes=None) -> _RunState:
     total = len(time_limits_s)
     state = _RunState(first=first, total=total, next_index=first)
     nonce = secrets.token_hex(16)
@@ -353,7 +353,7 @@ def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits
         finally:
             for fd in (payload_fd, result_w, out_w):
                 os.close(fd)
-        _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits)
+        _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits, passes)
     finally:
         if launch is not None:
             launch.close()
@@ -362,7 +362,16 @@ def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits
     return state
 
 
-def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: int, time_limits_s, limits: Limits) -> None:
+def _watch(
+    launch: _Launch,
+    state: _RunState,
+    nonce: str,
+    result_r: int,
+    out_r: int,
+    time_limits_s,
+    limits: Limits,
+    passes=None,
+) -> None:
     """Own the clock while the child runs; parse its records once, after it is gone.
 
     While running, only complete lines are counted (one per finished test after the load
@@ -422,6 +431,10 @@ def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: 
                     deadline = time.monotonic()
             else:
                 launch.on_readable()
+        if got_records and passes is not None and _first_failure_seen(chunks, nonce, state, time_limits_s, limits, passes):
+            state.stop_reason = "first_failure"
+            launch.kill()
+            break
         if got_records and not done and launch.exit_status is None:
             # Many fast tests: let records pile up rather than waking up once per record.
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
@@ -442,6 +455,22 @@ def _watch(launch: _Launch, state: _RunState, nonce: str, result_r: int, out_r: 
         state.stop_reason = None  # everything was reported: a late kill changes nothing
     state.exit_status = launch.exit_status
     state.oom_kills = launch.oom_kills
+
+
+def _first_failure_seen(chunks: list[bytes], nonce: str, state: _RunState, time_limits_s, limits: Limits, passes) -> bool:
+    """stop_on_first_failure for outputs judged here: apply what arrived, judge the new tests."""
+    data = b"".join(chunks)
+    complete = data[: data.rfind(b"\n") + 1]
+    before = state.next_index
+    _apply_records(complete, nonce, state, time_limits_s, limits)
+    for index in range(before, state.next_index):
+        verdict = state.verdicts[index]
+        if verdict.status != PASSED or not passes(index, state.outputs.get(index, _MISSING_OUTPUT)):
+            return True
+    return False
+
+
+_MISSING_OUTPUT = object()
 
 
 def _drain(fd: int, chunks: list[bytes]) -> None:
@@ -581,11 +610,13 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
         return ExecutionResult(NO_TESTS, (), (time.perf_counter() - started) * 1000, () if outputs_mode else None)
     job["limits"] = _limits_payload(limits, time_limits_s)
 
+    job["stop_on_first_failure"] = request.stop_on_first_failure
+    passes = _output_judge(tests) if request.stop_on_first_failure else None
     verdicts: dict[int, TestVerdict] = {}
     outputs: dict[int, Any] = {}
     first = 0
     while first < total:
-        state = _run_child(job, first, time_limits_s, limits)
+        state = _run_child(job, first, time_limits_s, limits, passes)
         verdicts.update(state.verdicts)
         outputs.update(state.outputs)
         if state.setup_error is not None:
@@ -596,6 +627,10 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
             status, detail = state.load_failure
             for index in range(first, total):
                 verdicts[index] = TestVerdict(index, status, detail)
+            break
+        if state.stop_reason == "first_failure" or (request.stop_on_first_failure and _has_failure(state)):
+            for index in range(state.next_index, total):
+                verdicts[index] = TestVerdict(index, NO_RESULT, "not run: stopped after the first failure")
             break
         if state.next_index >= total:
             break
@@ -618,6 +653,25 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
         ordered = _compare_stdio(tests, ordered, outputs)
     status = next((v.status for v in ordered if v.status != PASSED), PASSED)
     return ExecutionResult(status, tuple(ordered), (time.perf_counter() - started) * 1000, result_outputs)
+
+
+def _has_failure(state: _RunState) -> bool:
+    return any(v.status != PASSED for v in state.verdicts.values())
+
+
+def _output_judge(tests):
+    """For stop_on_first_failure: (index, output) -> passes?, when the parent is the judge."""
+    if isinstance(tests, CallTests) and tests.expected is not None:
+
+        def passes(index: int, output: Any) -> bool:
+            if output is _MISSING_OUTPUT:
+                return False
+            return codec.compare(output, tests.expected[index], tuple(tests.inputs[index]), tests.comparison, tests.atol)
+
+        return passes
+    if isinstance(tests, StdioTests):
+        return lambda index, output: type(output) is str and codec.stdout_matches(output, tests.cases[index][1])
+    return None
 
 
 def _compare_calls(tests: CallTests, verdicts: list[TestVerdict], outputs: dict[int, Any]) -> list[TestVerdict]:

