@@ -6,7 +6,7 @@
   reference fails; ``None`` when no example parses.
 - Hidden: one suite "base", ``check(candidate)`` from ``test`` (``CheckFunctionTests``).
 - Reference: ``prompt + canonical_solution`` when present. Its measured run time of ``check``
-  sets the suite's time limit (max(5 s, 4 x reference)).
+  sets the suite's time limit (max(5 s, 6 x reference)).
 """
 
 from __future__ import annotations
