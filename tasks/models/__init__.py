@@ -16,6 +16,10 @@ Exports are resolved lazily, so ``from tasks.models.cache import ResponseCache``
 from __future__ import annotations
 
 import os
+import warnings
+
+# litellm's import builds pydantic models that warn about a typing qualifier; nothing to act on.
+warnings.filterwarnings("ignore", message=r"Item '.*' on TypedDict class .* `ReadOnly` qualifier")
 
 # Before litellm is imported anywhere: without these its import blocks on a network fetch of the
 # price map and token counting for Hugging Face model names tries a download.

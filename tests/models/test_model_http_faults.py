@@ -68,8 +68,7 @@ def same_knowledge_as_the_server():
 @pytest.fixture(scope="module")
 def server(sim_server, humaneval):
     # the first HTTP call through litellm builds its client (~1 s); keep that out of timed tests
-    warm = ModelClient(cache=None)
-    asyncio.run(warm.complete(config_for(sim_server), ModelRequest((("user", "warm up"),))))
+    run_all(ModelClient(cache=None), config_for(sim_server), [ModelRequest((("user", "warm up"),))])
     return sim_server
 
 
