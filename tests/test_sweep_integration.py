@@ -14,14 +14,6 @@ from flows.cli import app
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
 def run_cli(*args: str):
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
