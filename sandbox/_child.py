@@ -1189,8 +1189,10 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
     except OSError as error:
         master.sendall(json.dumps({"ready": False, "error": f"namespace set-up failed: {error}"}).encode())
         os._exit(3)
-    cgroups = JobCgroups(f"patflow-sandbox-{launcher_pid}") if os.getuid() == 0 else None
-    cgroup_line = f"unavailable: {cgroups.error if cgroups else 'creating cgroups needs root'}"
+    use_cgroups = os.getuid() == 0 and config.get("cgroup", True)
+    cgroups = JobCgroups(f"patflow-sandbox-{launcher_pid}") if use_cgroups else None
+    cgroup_line = "unavailable: disabled by PATFLOW_SANDBOX_CGROUP=0" if os.getuid() == 0 and not use_cgroups else ""
+    cgroup_line = cgroup_line or f"unavailable: {cgroups.error if cgroups else 'creating cgroups needs root'}"
     if cgroups is not None and cgroups.available:
         try:
             memory_bytes = max(2 << 30, _total_memory_bytes() // 2)

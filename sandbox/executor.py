@@ -72,6 +72,7 @@ SETUP_FAILED_EXIT = 71
 SERVER_START_TIMEOUT_S = 60.0
 POLL_S = 0.002  # after records arrive, wait this long for more before waking again
 PIPE_BYTES = 1 << 20  # room for many records between polls
+RECORD_STREAM_GRACE_S = 2.0
 
 
 def _mode() -> str:
@@ -83,6 +84,7 @@ def _config() -> dict:
         "namespaces": os.environ.get("PATFLOW_SANDBOX_NAMESPACES", "1") != "0",
         "drop_uid": True,
         "job_cgroups": os.environ.get("PATFLOW_SANDBOX_JOB_CGROUPS", "0") == "1",
+        "cgroup": os.environ.get("PATFLOW_SANDBOX_CGROUP", "1") != "0",
     }
 
 
@@ -378,7 +380,8 @@ def _watch(
     line) to move the per-test deadline: parsing waits until the end, in one batch. Lines a
     program forges can only move its own deadline, never past the whole run's budget.
     """
-    chunks: list[bytes] = []
+    received = bytearray()  # everything read from the result pipe
+    parsed = 0  # bytes of ``received`` already parsed (stop_on_first_failure parses as it goes)
     lines_seen = 0
     watched = [result_r, out_r, launch]
     started = time.monotonic()
@@ -405,14 +408,17 @@ def _watch(
             if source is result_r:
                 try:
                     while data := os.read(result_r, 1 << 20):
-                        chunks.append(data)
+                        received += data
                         new_lines = data.count(b"\n")
                         if new_lines:
                             got_records = True
                             lines_seen += new_lines
                             index = state.first + lines_seen - 1
                             deadline = time.monotonic() + (time_limits_s[index] if index < state.total else EXIT_GRACE_S)
-                            done = done or data.endswith(done_line)
+                            done = done or received.endswith(done_line)
+                        else:
+                            # A large record is streaming in: its test is over, let it arrive.
+                            deadline = max(deadline, time.monotonic() + RECORD_STREAM_GRACE_S)
                     else:
                         watched.remove(result_r)
                 except BlockingIOError:
@@ -431,16 +437,18 @@ def _watch(
                     deadline = time.monotonic()
             else:
                 launch.on_readable()
-        if got_records and passes is not None and _first_failure_seen(chunks, nonce, state, time_limits_s, limits, passes):
-            state.stop_reason = "first_failure"
-            launch.kill()
-            break
+        if got_records and passes is not None:
+            failed, parsed = _first_failure_seen(received, parsed, nonce, state, time_limits_s, limits, passes)
+            if failed:
+                state.stop_reason = "first_failure"
+                launch.kill()
+                break
         if got_records and not done and launch.exit_status is None:
             # Many fast tests: let records pile up rather than waking up once per record.
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
     if done:
-        _drain(result_r, chunks)
-        _apply_records(b"".join(chunks), nonce, state, time_limits_s, limits)
+        _drain(result_r, received)
+        _apply_records(bytes(received[parsed:]), nonce, state, time_limits_s, limits)
         state.stop_reason = None
         state.exit_status = 0  # every record is in; the server reaps and sweeps the rest
         return
@@ -449,34 +457,37 @@ def _watch(
         launch.kill()
         launch.wait(KILL_WAIT_S)
     # Everything the child wrote before it died is already in the pipe; take it without waiting.
-    _drain(result_r, chunks)
-    _apply_records(b"".join(chunks), nonce, state, time_limits_s, limits)
+    _drain(result_r, received)
+    _apply_records(bytes(received[parsed:]), nonce, state, time_limits_s, limits)
     if state.next_index >= state.total or state.load_failure is not None or state.setup_error is not None:
         state.stop_reason = None  # everything was reported: a late kill changes nothing
     state.exit_status = launch.exit_status
     state.oom_kills = launch.oom_kills
 
 
-def _first_failure_seen(chunks: list[bytes], nonce: str, state: _RunState, time_limits_s, limits: Limits, passes) -> bool:
-    """stop_on_first_failure for outputs judged here: apply what arrived, judge the new tests."""
-    data = b"".join(chunks)
-    complete = data[: data.rfind(b"\n") + 1]
+def _first_failure_seen(
+    received: bytearray, parsed: int, nonce: str, state: _RunState, time_limits_s, limits: Limits, passes
+) -> tuple[bool, int]:
+    """stop_on_first_failure for outputs judged here: parse the newly completed records only."""
+    end = received.rfind(b"\n") + 1
+    if end <= parsed:
+        return False, parsed
     before = state.next_index
-    _apply_records(complete, nonce, state, time_limits_s, limits)
+    _apply_records(bytes(received[parsed:end]), nonce, state, time_limits_s, limits)
     for index in range(before, state.next_index):
         verdict = state.verdicts[index]
         if verdict.status != PASSED or not passes(index, state.outputs.get(index, _MISSING_OUTPUT)):
-            return True
-    return False
+            return True, end
+    return False, end
 
 
 _MISSING_OUTPUT = object()
 
 
-def _drain(fd: int, chunks: list[bytes]) -> None:
+def _drain(fd: int, received: bytearray) -> None:
     try:
         while data := os.read(fd, 1 << 20):
-            chunks.append(data)
+            received += data
     except BlockingIOError:
         pass
 
