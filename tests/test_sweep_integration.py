@@ -20,6 +20,10 @@ def run_cli(*args: str):
     return result
 
 
+def query(sql: str) -> list[tuple]:
+    return duckdb.connect().execute(sql).fetchall()
+
+
 def parquet(store: Path, table: str) -> str:
     return f"read_parquet('{store}/{table}/**/*.parquet', hive_partitioning=true, union_by_name=true)"
 
@@ -38,29 +42,28 @@ def test_sweep_runs_end_to_end_and_resumes(prefect_harness, tmp_path):
     result = run_cli(*sweep_args(store, "it", "--workers", "2"))
     assert "pat" in result.output and "standard" in result.output
 
-    con = duckdb.connect()
-    outcomes = con.sql(f"select task_id, policy, seed, passed, planner_invoked from {parquet(store, 'outcomes')}").fetchall()
+    outcomes = query(f"select task_id, policy, seed, passed, planner_invoked from {parquet(store, 'outcomes')}")
     assert len(outcomes) == 12 and len({(t, p, s) for t, p, s, *_ in outcomes}) == 12
     # standard never calls the planner; pat calls it exactly when its trial failed public tests
     assert not any(invoked for _, policy, _, _, invoked in outcomes if policy == "standard")
-    escalations = con.sql(
+    escalations = query(
         f"""select o.task_id, o.planner_invoked,
                    bool_or(v.test_source = 'public' and v.step = 1 and not v.passed) as trial_failed
             from {parquet(store, 'outcomes')} o join {parquet(store, 'verifications')} v
               on v.task_id = o.task_id and v.policy = o.policy and v.seed = o.seed
             where o.policy = 'pat' group by all"""
-    ).fetchall()
+    )
     assert all(invoked == trial_failed for _, invoked, trial_failed in escalations)
-    roles = dict(con.sql(f"select role, count(*) from {parquet(store, 'calls')} group by role").fetchall())
+    roles = dict(query(f"select role, count(*) from {parquet(store, 'calls')} group by role"))
     assert roles["generator"] >= 12
 
     # Crash simulation: lose one committed chunk; the same command re-runs exactly its items.
     chunk = sorted((store / "outcomes").rglob("*.parquet"))[0]
-    lost = con.execute(f"select count(*) from read_parquet('{chunk}')").fetchone()[0]
+    lost = query(f"select count(*) from read_parquet('{chunk}')")[0][0]
     chunk.unlink()
     result = run_cli(*sweep_args(store, "it", "--workers", "1"))
     assert f"{lost} work items run (" in result.output and f"({12 - lost} already stored)" in result.output
-    keys = con.sql(f"select task_id, policy, seed from {parquet(store, 'outcomes')}").fetchall()
+    keys = query(f"select task_id, policy, seed from {parquet(store, 'outcomes')}")
     assert len(keys) == 12 and len(set(keys)) == 12
 
 
@@ -70,5 +73,5 @@ def test_sweep_on_an_existing_dask_cluster_by_address(prefect_harness, tmp_path)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         store = tmp_path / "runs"
         run_cli(*sweep_args(store, "remote", "--dask-address", cluster.scheduler_address))
-    count = duckdb.connect().execute(f"select count(*) from {parquet(store, 'outcomes')}").fetchone()[0]
+    count = query(f"select count(*) from {parquet(store, 'outcomes')}")[0][0]
     assert count == 12
