@@ -40,6 +40,12 @@ def run(
         None, help="Name of the environment variable that holds the API key (never the key itself)."
     ),
     max_concurrency: int = typer.Option(16, help="Concurrent requests per model and worker."),
+    models_config: Optional[Path] = typer.Option(
+        None,
+        envvar="PATFLOW_MODELS_CONFIG",
+        help="TOML file of model entries (api_base, api_key_env, limits, prices, cost_weight); "
+        "entries win over the options above.",
+    ),
     seeds: int = typer.Option(1, min=1, help="Samples per problem and policy (seeds 0..N-1)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N problems."),
     store: Path = typer.Option(Path("data/runs"), envvar="PATFLOW_STORE", help="Run store directory."),
@@ -87,6 +93,8 @@ def _build_config(**options):
     from tasks.benchmarks import load_benchmark
     from tasks.models.providers import validate_model_name
     from tasks.policies import parse_policy_spec
+    from tasks.model_config import load_model_entries
+    from tasks.model_config import model_config as configured_model
     from tasks.records import ModelConfig, RunConfig
 
     if options["output_format"] not in ("table", "csv", "json"):
@@ -100,9 +108,12 @@ def _build_config(**options):
     if Path(benchmark_name).suffix in (".jsonl", ".json", ".gz"):
         benchmark_name = str(Path(benchmark_name).resolve())
 
+    entries = load_model_entries(options["models_config"]) if options["models_config"] else {}
+
     def model_config(model: str) -> ModelConfig:
-        return ModelConfig(
-            model=model,
+        return configured_model(
+            model,
+            entries,
             api_base=options["api_base"],
             api_key_env=options["api_key_env"],
             max_concurrency=options["max_concurrency"],
