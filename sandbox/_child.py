@@ -225,6 +225,57 @@ def encode(value, depth: int = 0):
     return encode(base(value), depth)
 
 
+DIGEST_THRESHOLD_BYTES = 64 * 1024
+
+
+def canonical_digest(encoded) -> str | None:
+    """sha256 of a canonical form of an encoded value, or None if it holds a non-integral float.
+
+    Equal plain values get equal digests: bools and integral floats count as ints (as in
+    ``True == 1 == 1.0``), sets and dicts are sorted. Lists and tuples stay distinct.
+    """
+    import hashlib
+
+    def canon(item):
+        kind = type(item)
+        if item is None or kind is str:
+            return item
+        if kind is bool:
+            return int(item)
+        if kind is int:
+            return item
+        if kind is float:
+            if item.is_integer():
+                return int(item)
+            raise ValueError("float")
+        tag = item[0]
+        if tag == "i":
+            return int(item[1], 16)
+        if tag in ("f", "c"):
+            raise ValueError("float")
+        if tag in ("l", "t"):
+            return [tag, [canon(x) for x in item[1]]]
+        if tag in ("s", "z"):
+            return ["s", sorted((canon(x) for x in item[1]), key=repr)]
+        if tag == "d":
+            return ["d", sorted(([canon(k), canon(v)] for k, v in item[1]), key=lambda kv: repr(kv[0]))]
+        return [tag, item[1]]
+
+    try:
+        form = canon(encoded)
+    except (ValueError, TypeError, IndexError):
+        return None
+    return hashlib.sha256(repr(form).encode()).hexdigest()
+
+
+def _digest_if_large(encoded, dumps):
+    """A large float-free output crosses as its digest (the parent compares digests)."""
+    if type(encoded) is not list or len(dumps(encoded)) <= DIGEST_THRESHOLD_BYTES:
+        return encoded
+    digest = canonical_digest(encoded)
+    return encoded if digest is None else ["#", digest]
+
+
 # --------------------------------------------------------------------------- reward-hack guard
 class RewardHack(Exception):
     """Raised by the test-side guards; never catchable by the candidate's own code paths."""
@@ -614,6 +665,8 @@ class Runner:
                 continue
             try:
                 encoded = encode(result)
+                if job.get("digest_large"):
+                    encoded = _digest_if_large(encoded, self._dumps)
             except Unencodable as error:
                 self.finish_test(index, "error:UnencodableOutput", _truncate(str(error)), started, snapshot)
                 continue

@@ -1,23 +1,33 @@
 """``execute``: run a candidate program against one test spec in an isolated child process.
 
 Parent side. Safe to call from many threads of one process and from several processes: each
-call owns its pipes; the only shared object is the per-process fork server, guarded by a lock
-and restarted after ``fork()`` or if it died. The parent owns the clock: per-test wall-time
-deadlines run here, and on a deadline, an output flood or any other exit path the child's
-whole tree is killed (the pid namespace's init, its process group, and — without namespaces —
-every descendant psutil can find).
+call owns its pipes and its memfd; the only shared object is the per-process fork server
+(``sandbox/_child.py``), reached over a SEQPACKET socket under a lock, started lazily, and
+restarted after ``fork()`` of this process or if it died. Nothing of this process's
+environment reaches the server or its children.
+
+The parent owns the clock. Per-test wall-time deadlines run here: the child writes one record
+per finished test to a dedicated pipe, and each record (counted, not parsed, while the child
+runs) starts the next test's deadline; records are parsed once at the end (or as they come
+with ``stop_on_first_failure``, to stop early). On a deadline, an output flood (stdout and
+stderr share one capped pipe) or any other exit path, the job's whole tree is killed (by the
+fork server: its process group, its cgroup if any, and every orphan re-parented to it; in
+spawn mode: the process group and every descendant psutil finds).
 
 What decides a verdict:
-- check_function / asserts: the child's per-test records on the result pipe (each line starts
-  with a per-run nonce). ``sys.exit(0)``, ``os._exit(0)`` or the process killing itself leave a
-  test without a record, which is ``no_result`` or ``crashed``, never ``passed``.
-- call / stdio: the child reports outputs only; the parent compares them with expected values
-  the child never saw (``sandbox/codec.py``).
+- check_function / asserts: the child's per-test records, each starting with a per-run nonce.
+  ``sys.exit(0)`` is ``error:SystemExit``; ``os._exit(0)`` or the process killing itself leave
+  a test without a record, which is ``no_result`` or ``crashed``, never ``passed``.
+- call / stdio: the child reports outputs only (restricted encoding, never unpickled); the
+  parent compares them with expected values the child never saw (``sandbox/codec.py``).
 
-Statuses are those of ``sandbox/types.py``; a per-sample status is the first non-passing test's.
+Statuses are those of ``sandbox/types.py``; a sample's status is its first non-passing test's.
 After a test ends the run (timeout, crash, output flood) the remaining tests are ``no_result``,
 except in outputs mode (``CallTests(expected=None)``) where the run resumes after it so that
-every input gets its own outcome.
+every input gets its own outcome. An unknown outcome is never ``passed``.
+
+Switches (environment): ``PATFLOW_SANDBOX_MODE=spawn`` (a fresh interpreter per execution),
+``PATFLOW_SANDBOX_NAMESPACES=0``, ``PATFLOW_SANDBOX_CGROUP=0``, ``PATFLOW_SANDBOX_JOB_CGROUPS=1``.
 """
 
 from __future__ import annotations
@@ -576,7 +586,8 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
         if tests.expected is not None and len(tests.expected) != len(tests.inputs):
             raise ValueError(f"CallTests: {len(tests.inputs)} inputs but {len(tests.expected)} expected outputs")
         inputs = tuple(pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL) for args in tests.inputs)
-        job.update(kind="call", entry_point=tests.entry_point, inputs=inputs)
+        # With expected values, large float-free outputs cross as digests (outputs mode needs them whole).
+        job.update(kind="call", entry_point=tests.entry_point, inputs=inputs, digest_large=tests.expected is not None)
         return job, len(tests.inputs)
     if isinstance(tests, StdioTests):
         job.update(kind="stdio", stdins=tuple(stdin for stdin, _ in tests.cases))
@@ -695,7 +706,8 @@ def _compare_calls(tests: CallTests, verdicts: list[TestVerdict], outputs: dict[
             expected = tests.expected[verdict.index]
             args = tuple(tests.inputs[verdict.index])
             if not codec.compare(got, expected, args, tests.comparison, tests.atol):
-                detail = _truncate(f"expected {_short_repr(expected)}, got {_short_repr(got)}")
+                shown = f"an output with sha256 {got}" if isinstance(got, codec.Digest) else _short_repr(got)
+                detail = _truncate(f"expected {_short_repr(expected)}, got {shown}")
                 verdict = TestVerdict(verdict.index, FAILED, detail, verdict.duration_ms)
         result.append(verdict)
     return result

@@ -302,3 +302,14 @@ def test_stop_on_first_failure_keeps_the_sample_status():
     asserts = AssertTests(("assert f(0) == 0", "assert f(2) == 2", "assert f(3) == 3"))
     stopped = execute(ExecutionRequest(program, asserts, FAST, stop_on_first_failure=True))
     assert [t.status for t in stopped.tests] == ["passed", "failed", "no_result"]
+
+
+def test_large_outputs_cross_as_digests_and_compare_like_python_equality():
+    program = "def f(n, flip):\n    out = {i: list(range(i % 7)) for i in range(n)}\n    if flip:\n        out[3] = None\n    return out, set(range(n)), True\n"
+    expected = ({i: list(range(i % 7)) for i in range(20000)}, set(range(20000)), 1)
+    tests = CallTests("f", ((20000, False), (20000, True)), expected=(expected, expected))
+    result = run(program, tests, limits=Limits(timeout_s=10.0))
+    assert [t.status for t in result.tests] == ["passed", "failed"]
+    assert "sha256" in result.tests[1].detail
+    outputs = run(program, CallTests("f", ((20000, False),)), limits=Limits(timeout_s=10.0))
+    assert outputs.outputs[0] == (expected[0], expected[1], True)  # outputs mode gets values, not digests
