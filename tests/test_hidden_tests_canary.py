@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
+import json
 import uuid
 
 import pytest
 
 from sandbox.types import AssertTests, CallTests, CheckFunctionTests, StdioTests
 from tasks.benchmarks import builtin_names, load_benchmark
+from tasks.benchmarks.sources import BUILTIN_SOURCES
 from tasks.policies.driver import RoleModels, run_work_item
 from tasks.records import HiddenSuite, ModelConfig, PolicySpec, Problem
 from tasks.verification import verify
@@ -86,11 +89,28 @@ def sweep_with_canary(problems: list[Problem]) -> list[str]:
     return client.sent
 
 
-def planted_problems(per_benchmark: int | None) -> list[Problem]:
+# A cold first load of these computes ~160k expected outputs (minutes): the default test loads
+# a slice of the same upstream file through the same EvalPlus loader instead.
+EXPENSIVE_FIRST_LOAD = {"humaneval+", "mbpp+"}
+
+
+def load_slice(name: str, count: int, datasets_dir, directory) -> list[Problem]:
+    source = BUILTIN_SOURCES[name]
+    with gzip.open(datasets_dir / source.subdir / source.file_name, "rt") as lines:
+        rows = [json.loads(line) for _, line in zip(range(count), lines)]
+    path = directory / f"{name}-first-{count}.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return list(load_benchmark(str(path)).problems)
+
+
+def planted_problems(per_benchmark: int | None, datasets_dir=None, directory=None) -> list[Problem]:
     problems = []
     for name in builtin_names():
-        benchmark = load_benchmark(name)
-        chosen = benchmark.problems[:per_benchmark] if per_benchmark else benchmark.problems
+        if per_benchmark and name in EXPENSIVE_FIRST_LOAD:
+            chosen = load_slice(name, per_benchmark, datasets_dir, directory)
+        else:
+            benchmark = load_benchmark(name)
+            chosen = benchmark.problems[:per_benchmark] if per_benchmark else benchmark.problems
         for problem in chosen:
             planted = with_canary(problem)
             assert CANARY not in repr(planted.public_tests) and CANARY not in planted.prompt
@@ -98,9 +118,10 @@ def planted_problems(per_benchmark: int | None) -> list[Problem]:
     return problems
 
 
-def test_canary_in_hidden_tests_never_reaches_a_model_request(shared_datasets):
-    problems = planted_problems(per_benchmark=4)
-    assert {p.dataset.name for p in problems} >= {"humaneval", "mbpp", "mbpp+", "humaneval+"}
+def test_canary_in_hidden_tests_never_reaches_a_model_request(shared_datasets, tmp_path):
+    problems = planted_problems(4, shared_datasets, tmp_path)
+    assert len({p.dataset.name for p in problems}) == len(builtin_names())
+    assert {s.name for p in problems for s in p.hidden_suites} >= {"base", "plus"}
     sent = sweep_with_canary(problems)
     assert len(sent) > 2 * len(problems)
     assert not [text for text in sent if CANARY in text]
