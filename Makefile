@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/patflow run --benchmark humaneval --policy standard --policy pat \
-		--generator sim/small --planner sim/large --seeds 2 \
+	$(BIN)/patflow run --benchmark humaneval \
+		--policy standard --policy pat --policy standard:generator=sim/large \
+		--generator sim/small --planner sim/large --seeds 2 --reference-generator sim/large \
 		--store $(DEMO_STORE) --run-id $(DEMO_RUN_ID) --overwrite
 
 test: $(STAMP)

@@ -81,20 +81,22 @@ def _progress() -> Progress:
 def sweep(config: RunConfig) -> SweepSummary:
     """Run every (problem, policy, seed) of ``config`` not already in the store."""
     from tasks.benchmarks import load_benchmark
-    from tasks.storage import completed_work_items
+    from tasks.storage import completed_work_item_specs
 
     started = time.monotonic()
     benchmark = load_benchmark(config.benchmark, config.data_dir)
     problems = benchmark.problems[: config.limit] if config.limit else benchmark.problems
-    done = completed_work_items(config.store, config.run_id)
-    items = plan_work_items(problems, config.policies, config.seeds, done)
+    done = completed_work_item_specs(config.store, config.run_id)
+    models = RoleModels(config.generator, config.planner)
+    items = plan_work_items(
+        problems, config.policies, config.seeds, models, done, config.extra_models
+    )
     total = len(problems) * len(config.policies) * config.seeds
     chunks = chunk_work_items(
         config.run_id,
         config.store,
         problems,
         items,
-        RoleModels(config.generator, config.planner),
         config.chunk_size,
         settings=GenerationSettings(
             temperature=float(config.extra.get("temperature", 0.2)),

@@ -204,6 +204,8 @@ class RunConfig:
     chunk_size: int = 16
     data_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Configurations of models that policies name in their parameters (generator=, planner=).
+    extra_models: tuple[ModelConfig, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)

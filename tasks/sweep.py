@@ -23,10 +23,27 @@ class WorkItem:
     task_id: str
     policy: PolicySpec
     seed: int
+    models: RoleModels
 
     @property
     def key(self) -> tuple[str, str, int]:
-        return (self.task_id, self.policy.name, self.seed)
+        """The resume key: the spec, not the name, so policy variants never collide."""
+        return (self.task_id, self.policy.to_json(), self.seed)
+
+
+def models_for_policy(spec: PolicySpec, default: RoleModels, known: Sequence[ModelConfig] = ()) -> RoleModels:
+    """The run's generator and planner, unless the spec names its own (``generator=``,
+    ``planner=`` parameters: e.g. ``standard:generator=sim/large`` for the large-model baseline).
+    A named model takes its configuration from ``known`` (the run's model entries)."""
+    by_model = {config.model: config for config in (default.generator, default.planner, *known)}
+
+    def resolve(role: str, fallback: ModelConfig) -> ModelConfig:
+        model = spec.param(role, None)
+        if model is None:
+            return fallback
+        return by_model.get(model) or ModelConfig(model=model)
+
+    return RoleModels(resolve("generator", default.generator), resolve("planner", default.planner))
 
 
 @dataclass(frozen=True)
@@ -35,7 +52,6 @@ class ChunkSpec:
     store: str
     problems: tuple[Problem, ...]  # the problems this chunk's items refer to
     items: tuple[WorkItem, ...]
-    models: RoleModels
     settings: GenerationSettings = GenerationSettings()
     item_concurrency: int = 32
     verify_concurrency: int | None = None  # default: the worker's CPU count
@@ -55,15 +71,18 @@ def plan_work_items(
     problems: Sequence[Problem],
     policies: Sequence[PolicySpec],
     seeds: int,
+    models: RoleModels,
     done: set[tuple[str, str, int]] = frozenset(),
+    known_models: Sequence[ModelConfig] = (),
 ) -> list[WorkItem]:
     """Every (problem, policy, seed) not already committed, in a stable order."""
+    models_by_policy = {spec: models_for_policy(spec, models, known_models) for spec in policies}
     return [
         item
         for problem in problems
         for policy in policies
         for seed in range(seeds)
-        if (item := WorkItem(problem.task_id, policy, seed)).key not in done
+        if (item := WorkItem(problem.task_id, policy, seed, models_by_policy[policy])).key not in done
     ]
 
 
@@ -72,7 +91,6 @@ def chunk_work_items(
     store: str,
     problems: Sequence[Problem],
     items: Sequence[WorkItem],
-    models: RoleModels,
     chunk_size: int,
     **chunk_options,
 ) -> list[ChunkSpec]:
@@ -87,7 +105,6 @@ def chunk_work_items(
                 store=store,
                 problems=tuple(by_id[task_id] for task_id in needed),
                 items=chunk_items,
-                models=models,
                 **chunk_options,
             )
         )
@@ -115,8 +132,9 @@ def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):
     return cost_usd(pricing, input_tokens, output_tokens), pricing.cost_weight
 
 
-def _register_with_simulator(problems: Iterable[Problem], models: RoleModels) -> None:
-    if any(config.model.startswith("sim/") for config in (models.generator, models.planner)):
+def _register_with_simulator(problems: Iterable[Problem], items: Iterable[WorkItem]) -> None:
+    models = {config.model for item in items for config in (item.models.generator, item.models.planner)}
+    if any(model.startswith("sim/") for model in models):
         from tasks.models.sim import register_problems
 
         register_problems(problems)
@@ -134,7 +152,7 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of) -> list[
                 problem=by_id[item.task_id],
                 spec=item.policy,
                 seed=item.seed,
-                models=chunk.models,
+                models=item.models,
                 client=client,
                 verifier=verifier,
                 price_of=price_of,
@@ -158,7 +176,7 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     def verifier(program, tests, time_limits_s):
         return verify(program, tests, time_limits_s=time_limits_s)
 
-    _register_with_simulator(chunk.problems, chunk.models)
+    _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
     results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of))
     write_chunk(chunk.store, results)

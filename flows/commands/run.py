@@ -24,8 +24,9 @@ def run(
     policy: Optional[list[str]] = typer.Option(
         None,
         "--policy",
-        help="Policy to run, repeatable: standard, pat, pbt; parameters as pat:max_plans=2. "
-        "Default: standard and pat.",
+        help="Policy to run, repeatable: standard, pat, pbt; parameters as pat:max_plans=2; "
+        "a policy may name its own models: standard:generator=sim/large (the large-model "
+        "baseline). Default: standard and pat.",
     ),
     generator: str = typer.Option(
         "sim/small", envvar="PATFLOW_GENERATOR", help="litellm model string of the generator."
@@ -67,6 +68,12 @@ def run(
     temperature: float = typer.Option(0.2, help="Sampling temperature of every model call."),
     max_tokens: int = typer.Option(1024, help="Completion token limit of every model call."),
     output_format: str = typer.Option("table", "--format", help="Comparison output: table, csv or json."),
+    reference_generator: Optional[str] = typer.Option(
+        None,
+        help="Show costs relative to `standard` on this generator (e.g. sim/large with "
+        "--policy standard:generator=sim/large: the paper's PaT-vs-large-model view). "
+        "Default: relative to `standard` on each row's own generator.",
+    ),
 ) -> None:
     """Run policies over a benchmark on Dask through Prefect, store Parquet, print the comparison."""
     with user_errors():
@@ -84,7 +91,8 @@ def run(
         f" ${summary.cost_usd:.4f} list price, {summary.elapsed_s:.1f}s"
     )
     typer.echo(f"results: {config.store}  (query with `patflow report --store {config.store}`)")
-    print_report(config.store, [config.run_id], fmt=output_format)
+    params = {"reference_generator": reference_generator} if reference_generator else None
+    print_report(config.store, [config.run_id], params=params, fmt=output_format)
     if summary.chunks_failed:
         fail(f"{summary.chunks_failed} chunk(s) failed; run the same command again to resume", code=1)
 
@@ -100,7 +108,10 @@ def _build_config(**options):
     if options["output_format"] not in ("table", "csv", "json"):
         fail(f"unknown --format '{options['output_format']}' (expected table, csv or json)")
     policies = tuple(parse_policy_spec(text) for text in (options["policy"] or DEFAULT_POLICIES))
-    for model in (options["generator"], options["planner"]):
+    named_models = sorted(
+        {str(spec.param(role, "")) for spec in policies for role in ("generator", "planner")} - {""}
+    )
+    for model in (options["generator"], options["planner"], *named_models):
         validate_model_name(model)
     data_dir = str(options["data_dir"].resolve()) if options["data_dir"] else None
     benchmark = load_benchmark(options["benchmark"], data_dir)  # fail before Prefect starts
@@ -132,6 +143,7 @@ def _build_config(**options):
         store=str(options["store"].resolve()),
         chunk_size=options["chunk_size"],
         data_dir=data_dir,
+        extra_models=tuple(model_config(model) for model in named_models),
         extra={
             "temperature": options["temperature"],
             "max_tokens": options["max_tokens"],

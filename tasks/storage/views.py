@@ -36,7 +36,7 @@ import pyarrow as pa
 from tasks.storage.schemas import SCHEMAS, TABLE_NAMES
 from tasks.storage.writer import check_run_id
 
-WORK_ITEM_KEY = ("run_id", "generator_model", "planner_model", "task_id", "policy", "seed")
+WORK_ITEM_KEY = ("run_id", "generator_model", "planner_model", "task_id", "policy_spec", "seed")
 
 
 class QueryError(ValueError):
@@ -135,6 +135,22 @@ def completed_work_items(store: str | Path, run_id: str) -> set[tuple[str, str, 
     finally:
         con.close()
     return {(task_id, policy, int(seed)) for task_id, policy, seed in rows}
+
+
+def completed_work_item_specs(store: str | Path, run_id: str) -> set[tuple[str, str, int]]:
+    """(task_id, policy_spec JSON, seed) of every committed work item of ``run_id``.
+
+    The sweep's resume key: two variants of one policy in a run (``standard`` on two
+    generators, ``pat`` with two budgets) share a name but never a spec."""
+    con = connect(store, [run_id], outcomes_only=True)
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT task_id, policy_spec, seed FROM outcomes WHERE run_id = $run_id",
+            {"run_id": run_id},
+        ).fetchall()
+    finally:
+        con.close()
+    return {(task_id, spec, int(seed)) for task_id, spec, seed in rows}
 
 
 def pending_work_items(
