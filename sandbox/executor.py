@@ -729,5 +729,7 @@ def _compare_stdio(tests: StdioTests, verdicts: list[TestVerdict], outputs: dict
 
 
 def _short_repr(value: Any) -> str:
+    if type(value) is int and value.bit_length() > 600:  # repr() of a huge int may raise
+        return f"<int of {value.bit_length()} bits, {hex(value)[:24]}...>"
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."

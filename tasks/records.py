@@ -47,6 +47,8 @@ class Problem:
     # The candidate program is prompt + completion for HumanEval-style "completion" samples.
     completion_prefix: str = ""
     time_limit_s: float = 5.0  # default per-test limit when the suite has none
+    # Per-test limits of the public tests (from the reference's runtime where it was measured).
+    public_time_limits_s: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

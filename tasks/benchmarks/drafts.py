@@ -66,6 +66,14 @@ def keep_passing(tests: TestSpec | None, run: ReferenceRun | None) -> TestSpec |
     return subset(tests, keep)
 
 
+def kept_time_limits(tests: TestSpec | None, run: ReferenceRun | None) -> tuple[float, ...] | None:
+    """Per-test limits for what ``keep_passing`` keeps, scaled from the reference's runtimes."""
+    if tests is None or run is None:
+        return None
+    keep = [index for index in range(len(run.statuses)) if run.passed(index)]
+    return run.time_limits_s(keep) if keep else None
+
+
 def subset(tests: TestSpec, keep: list[int]) -> TestSpec:
     if isinstance(tests, CallTests):
         expected = None if tests.expected is None else tuple(tests.expected[i] for i in keep)

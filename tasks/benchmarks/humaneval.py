@@ -16,7 +16,7 @@ from typing import Any
 
 from sandbox.types import CheckFunctionTests
 
-from tasks.benchmarks.drafts import Draft, keep_passing, public_call_tests
+from tasks.benchmarks.drafts import Draft, keep_passing, kept_time_limits, public_call_tests
 from tasks.benchmarks.reference_runs import TIME_LIMIT_FACTOR, ReferenceJob, ReferenceRun
 from tasks.benchmarks.sources import require_fields
 from tasks.records import DatasetInfo, HiddenSuite, Problem
@@ -61,6 +61,7 @@ def _draft(record: dict[str, Any], info: DatasetInfo, public_mode: str) -> Draft
             prompt=prompt,
             entry_point=entry_point,
             public_tests=keep_passing(public, runs.get(f"{task_id}/public")),
+            public_time_limits_s=kept_time_limits(public, runs.get(f"{task_id}/public")),
             hidden_suites=(HiddenSuite("base", hidden, time_limits),),
             reference_solution=reference,
             test_format="check_function",

@@ -81,6 +81,7 @@ def _problem(record: dict[str, Any], info: DatasetInfo, public_mode: str, saniti
         dataset=info,
         completion_prefix="",
         time_limit_s=time_limit_s,
+        public_time_limits_s=(time_limit_s,) if public is not None else None,
     )
 
 

@@ -32,7 +32,7 @@ from sandbox.types import MEMORY_EXCEEDED, OUTPUT_LIMIT, PASSED, TIMEOUT, CallTe
 
 from tasks.benchmarks.sources import user_cache_dir
 
-LOADER_VERSION = 9  # bump when a loader changes the Problems it builds (whole-benchmark cache)
+LOADER_VERSION = 10  # bump when a loader changes the Problems it builds (whole-benchmark cache)
 CALL_CHUNK_SIZE = 250  # inputs per sandbox run when computing outputs of a large suite
 REFERENCE_TIMEOUT_S = 60.0  # per test, generous: ground truth must not be lost to a slow machine
 # Per-test limits derived from a reference's measured time: max(floor, factor x reference).

@@ -112,6 +112,7 @@ def _problem(
         dataset=info,
         completion_prefix="",
         time_limit_s=time_limit_s,
+        public_time_limits_s=(time_limit_s,) * len(shown) if shown else None,
     )
 
 

@@ -160,7 +160,7 @@ async def run_work_item(
                 state = state.after(phase, program=program, verdict=None, trials=state.trials + 1)
         elif phase == VERIFY:
             program = state.program or ""
-            verdict = await run_verifier(program, problem.public_tests, None)
+            verdict = await run_verifier(program, problem.public_tests, problem.public_time_limits_s)
             verifications.append(
                 VerificationEvent(
                     step=step,
