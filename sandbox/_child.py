@@ -1,14 +1,14 @@
 """The child side of the sandbox: isolation layers, the warm fork server, and the test runner.
 
 Self-contained (standard library only, no ``sandbox`` imports) because it runs as a script:
-``python -I _child.py server FD CONFIG`` (the warm fork server), ``... spawn ...`` (one fresh
+``python -s -P _child.py server FD CONFIG`` (the warm fork server), ``... spawn ...`` (one fresh
 interpreter per execution, the fallback) and ``... probe`` (what ``isolation_report`` shows).
 Nothing here decides a verdict for CallTests or StdioTests: the child reports outputs only
 and the parent (``sandbox/executor.py``) compares them.
 
 Process layout (fork-server mode, the default)::
 
-    launcher (python -I _child.py server)      unshare(net, pid, mount, ipc, uts), fork
+    launcher (python -s -P _child.py server)      unshare(net, pid, mount, ipc, uts), fork
       └─ zygote: pid 1 of the new pid namespace. Read-only view of the host file system,
          fresh /proc (hidepid=2), private /tmp and /dev/shm, root's home hidden except the
          interpreter; pids + memory cgroup backstop; common modules imported. Never runs
@@ -236,21 +236,23 @@ def canonical_digest(encoded) -> str | None:
     """
     import hashlib
 
+    def integer(value: int) -> list:
+        # Hex, never decimal: repr() of a million-digit int is quadratic (seconds) or refused.
+        return ["#", format(value, "x")]
+
     def canon(item):
         kind = type(item)
         if item is None or kind is str:
             return item
-        if kind is bool:
-            return int(item)
-        if kind is int:
-            return item
+        if kind is bool or kind is int:
+            return integer(int(item))
         if kind is float:
             if item.is_integer():
-                return int(item)
+                return integer(int(item))
             raise ValueError("float")
         tag = item[0]
         if tag == "i":
-            return int(item[1], 16)
+            return integer(int(item[1], 16))
         if tag in ("f", "c"):
             raise ValueError("float")
         if tag in ("l", "t"):

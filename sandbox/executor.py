@@ -98,6 +98,12 @@ def _config() -> dict:
     }
 
 
+# Not -I: it implies -E, which ignores PYTHONHASHSEED, and str hashing (so set iteration order)
+# would then differ between processes, flipping verdicts that depend on it (Mbpp/579, /769).
+# -s -P keep the rest of -I; the environment is built from scratch below, so -E adds nothing.
+INTERPRETER_FLAGS = ("-s", "-P")
+
+
 def _child_env() -> dict[str, str]:
     """Built from scratch: nothing of the parent's environment (API keys) reaches a child."""
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
@@ -115,7 +121,7 @@ class _ForkServer:
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", str(CHILD_SCRIPT), "server", str(server_end.fileno()), json.dumps(_config())],
+                [sys.executable, *INTERPRETER_FLAGS, str(CHILD_SCRIPT), "server", str(server_end.fileno()), json.dumps(_config())],
                 pass_fds=[server_end.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -222,7 +228,7 @@ class _Launch:
             except OSError:
                 self.control = None
         self.popen = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD_SCRIPT), "spawn", str(payload_fd), str(result_w), str(out_w), json.dumps(_config())],
+            [sys.executable, *INTERPRETER_FLAGS, str(CHILD_SCRIPT), "spawn", str(payload_fd), str(result_w), str(out_w), json.dumps(_config())],
             pass_fds=[payload_fd, result_w, out_w],
             stdin=subprocess.DEVNULL,
             stdout=out_w,

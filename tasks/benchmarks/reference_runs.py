@@ -201,9 +201,14 @@ def sandbox_fingerprint() -> str:
 _SANDBOX_FINGERPRINT: str | None = None
 
 
+# Bump when a sandbox change can alter what a *passing* run returned (such runs are otherwise
+# kept across sandbox edits): 2 = children run with a fixed hash seed, so set order is stable.
+REFERENCE_RUNS_VERSION = 2
+
+
 def _cache_path(dataset_key: str) -> Path:
     safe = hashlib.sha256(dataset_key.encode()).hexdigest()[:24]
-    return user_cache_dir() / "benchmarks" / f"reference-runs-{safe}.pkl"
+    return user_cache_dir() / "benchmarks" / f"reference-runs-v{REFERENCE_RUNS_VERSION}-{safe}.pkl"
 
 
 def _read_cache(path: Path) -> dict[str, ReferenceRun]:
