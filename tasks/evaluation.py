@@ -64,7 +64,7 @@ def read_samples(path: Path, problems_by_id: dict[str, Problem], dataset_name: s
                 raise SamplesError(f"{path}:{line_number}: empty line (expected one JSON object per line)")
             where = f"{path}:{line_number}"
             try:
-                record = json.loads(line)
+                record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as error:
                 raise SamplesError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(record, dict):
