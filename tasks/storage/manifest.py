@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from datetime import datetime, timezone
 from importlib import metadata
@@ -21,7 +20,7 @@ from typing import Any
 
 from tasks.records import RunConfig
 from tasks.storage.schemas import TABLE_NAMES
-from tasks.storage.writer import _fsync_dir, check_run_id
+from tasks.storage.writer import check_run_id, write_atomically
 
 MANIFEST_FORMAT = 1
 
@@ -54,19 +53,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _write_json_atomically(document: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     text = json.dumps(document, indent=2, sort_keys=True, default=_json_default)
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    write_atomically(path, lambda handle: handle.write((text + "\n").encode("utf-8")))
 
 
 def read_manifest(store: str | Path, run_id: str) -> dict[str, Any] | None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -168,14 +169,15 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_table_atomically(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` to ``path`` via a temporary file in the same directory, fsync and rename."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """``write`` into a temporary file beside ``path``, fsync, rename, fsync the directory:
+    readers see the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # The suffix keeps the temp file out of the views' "*.parquet" glob.
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -184,6 +186,10 @@ def write_table_atomically(table: pa.Table, path: Path) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def write_table_atomically(table: pa.Table, path: Path) -> Path:
+    return write_atomically(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
 
 
 def new_chunk_id() -> str:
