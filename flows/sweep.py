@@ -59,7 +59,8 @@ def make_task_runner(dask_address: str | None = None, workers: int | None = None
     )
 
 
-@task(name="run-chunk", cache_policy=NO_CACHE, persist_result=False)
+# One retry: a chunk commits its results only at its end, so running it again is safe.
+@task(name="run-chunk", cache_policy=NO_CACHE, persist_result=False, retries=1)
 def run_chunk_task(chunk: ChunkSpec) -> ChunkSummary:
     return run_chunk(chunk)
 

@@ -601,10 +601,17 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
     raise TypeError(f"unknown test spec {type(tests).__name__}")
 
 
+# CPython 3.11's parser is not safe to enter from several threads at once: concurrent
+# ast.parse calls fail with "SystemError: AST constructor recursion depth mismatch"
+# (seen here in a sweep; fixed upstream in later releases). execute() runs in many threads.
+_COMPILE_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=8192)
 def _precompiled(source: str, filename: str) -> bytes | tuple[str, str]:
     """Test code is trusted: rewrite and compile it once here, ship the marshalled code."""
-    compiled = _child.precompile_test_code(source, filename)
+    with _COMPILE_LOCK:
+        compiled = _child.precompile_test_code(source, filename)
     return compiled if isinstance(compiled, bytes) else ("error", compiled)
 
 

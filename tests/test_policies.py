@@ -213,3 +213,19 @@ def test_hidden_tests_never_reach_the_model():
     run(PolicySpec("pat", (("max_plans", 1),)), model, ScriptedVerifier([FAIL_ALL, FAIL_ALL]))
     sent = "".join(content for _, request in model.requests for _, content in request.messages)
     assert "f(5) == 6" not in sent and "f(0) == 1" not in sent
+
+
+def test_a_verifier_that_raises_is_a_harness_error_row_not_a_dead_chunk():
+    def broken_verifier(program, tests, time_limits_s):
+        raise SystemError("AST constructor recursion depth mismatch")
+
+    model = ScriptedModel(generator=[code("GOOD")])
+    result = asyncio.run(
+        run_work_item(
+            run_id="r", problem=PROBLEM, spec=PolicySpec("standard"), seed=0, models=MODELS,
+            client=model, verifier=broken_verifier, price_of=price_of,
+        )
+    )
+    assert [v.verdict.status for v in result.verifications] == ["error:harness", "error:harness"]
+    assert not result.outcome.passed and result.outcome.status == "error:harness"
+    assert "SystemError" in result.verifications[0].verdict.first_failure

@@ -43,6 +43,7 @@ from tasks.records import (
 )
 
 MAX_PHASES = 64  # a guard against a policy whose transitions never reach done
+HARNESS_ERROR = "error:harness"  # verification itself raised: never the program's verdict
 
 
 class ModelCaller(Protocol):
@@ -107,11 +108,23 @@ async def run_work_item(
     calls: list[ModelCallEvent] = []
     verifications: list[VerificationEvent] = []
 
+    def verify_or_harness_error(program: str, tests, time_limits_s) -> Verdict:
+        try:
+            return verifier(program, tests, time_limits_s)
+        except Exception as error:  # the harness failed, not the program: a row, not a dead chunk
+            return Verdict(
+                passed=False,
+                status=HARNESS_ERROR,
+                tests_total=0,
+                tests_passed=0,
+                first_failure=f"{type(error).__name__}: {error}"[:500],
+            )
+
     async def run_verifier(program: str, tests, time_limits_s) -> Verdict:
         if verify_slots is None:
-            return await asyncio.to_thread(verifier, program, tests, time_limits_s)
+            return await asyncio.to_thread(verify_or_harness_error, program, tests, time_limits_s)
         async with verify_slots:
-            return await asyncio.to_thread(verifier, program, tests, time_limits_s)
+            return await asyncio.to_thread(verify_or_harness_error, program, tests, time_limits_s)
 
     step = 0
     for step in range(MAX_PHASES):
