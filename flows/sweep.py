@@ -26,7 +26,7 @@ from prefect_dask import DaskTaskRunner
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tasks.policies.driver import GenerationSettings, RoleModels
-from tasks.records import ModelConfig, PolicySpec, RunConfig
+from tasks.records import ModelConfig, RunConfig
 from tasks.sweep import ChunkSpec, ChunkSummary, chunk_work_items, plan_work_items, run_chunk
 
 
@@ -60,6 +60,27 @@ def make_task_runner(dask_address: str | None = None, workers: int | None = None
 
 
 # One retry: a chunk commits its results only at its end, so running it again is safe.
+class RunConflict(ValueError):
+    pass
+
+
+def claim_run(config: RunConfig, overwrite: bool = False) -> None:
+    """Write the run's manifest. The same config again resumes; a different one under the same
+    run id is refused unless ``overwrite``, which first deletes the earlier run's files."""
+    from tasks.storage import read_manifest, remove_run, write_manifest
+
+    existing = read_manifest(config.store, config.run_id)
+    if existing is not None:
+        if overwrite:
+            remove_run(config.store, config.run_id)
+        elif existing.get("config_sha256") != config.config_sha256():
+            raise RunConflict(
+                f"run '{config.run_id}' in {config.store} was started with a different configuration;"
+                " use another --run-id, or --overwrite to replace it"
+            )
+    write_manifest(config.store, config, {})
+
+
 @task(name="run-chunk", cache_policy=NO_CACHE, persist_result=False, retries=1)
 def run_chunk_task(chunk: ChunkSpec) -> ChunkSummary:
     return run_chunk(chunk)
@@ -156,6 +177,7 @@ def scheduled_sweep(
     run_id: str | None = None,
     chunk_size: int = 16,
     dask_address: str | None = None,
+    overwrite: bool = False,
 ) -> SweepSummary:
     """Deployment entry point: plain JSON parameters, a dated run id by default."""
     from tasks.policies import parse_policy_spec
@@ -171,7 +193,6 @@ def scheduled_sweep(
         store=str(Path(store).resolve()),
         chunk_size=chunk_size,
     )
+    claim_run(config, overwrite)
     return sweep.with_options(task_runner=make_task_runner(dask_address))(config)
 
-
-__all__ = ["sweep", "scheduled_sweep", "make_task_runner", "SweepSummary", "PolicySpec"]

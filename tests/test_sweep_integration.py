@@ -75,3 +75,13 @@ def test_sweep_on_an_existing_dask_cluster_by_address(prefect_harness, tmp_path)
         run_cli(*sweep_args(store, "remote", "--dask-address", cluster.scheduler_address))
     count = query(f"select count(*) from {parquet(store, 'outcomes')}")[0][0]
     assert count == 12
+
+
+def test_a_different_config_under_an_existing_run_id_is_refused(demo_store):
+    manifest_before = (demo_store / "manifests" / "demo.json").read_text()
+    result = CliRunner().invoke(
+        app, ["run", "--benchmark", "humaneval", "--limit", "3", "--store", str(demo_store), "--run-id", "demo"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "run 'demo'" in result.output and "different configuration" in result.output
+    assert (demo_store / "manifests" / "demo.json").read_text() == manifest_before

@@ -76,12 +76,12 @@ def run(
     ),
 ) -> None:
     """Run policies over a benchmark on Dask through Prefect, store Parquet, print the comparison."""
+    from flows.commands.report import print_report
+    from flows.sweep import claim_run, make_task_runner, sweep
+
     with user_errors():
         config = _build_config(**locals())
-        _claim_run(config, overwrite)
-
-    from flows.sweep import make_task_runner, sweep
-    from flows.commands.report import print_report
+        claim_run(config, overwrite)
 
     summary = sweep.with_options(task_runner=make_task_runner(dask_address, workers))(config)
     typer.echo(
@@ -153,18 +153,3 @@ def _build_config(**options):
     )
     return config
 
-
-def _claim_run(config, overwrite: bool) -> None:
-    """Write the manifest; refuse a different config under an existing run id unless overwriting."""
-    from tasks.storage import read_manifest, remove_run, write_manifest
-
-    existing = read_manifest(config.store, config.run_id)
-    if existing is not None:
-        if overwrite:
-            remove_run(config.store, config.run_id)
-        elif existing.get("config_sha256") != config.config_sha256():
-            fail(
-                f"run '{config.run_id}' in {config.store} was started with a different configuration;"
-                " use another --run-id, or --overwrite to replace it"
-            )
-    write_manifest(config.store, config, {})
