@@ -85,3 +85,29 @@ def test_a_different_config_under_an_existing_run_id_is_refused(demo_store):
     assert result.exit_code == 2, result.output
     assert "run 'demo'" in result.output and "different configuration" in result.output
     assert (demo_store / "manifests" / "demo.json").read_text() == manifest_before
+
+
+def test_sweep_through_litellm_openai_http_path_to_a_real_loopback_server(prefect_harness, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from model_fixtures import SimServerProcess, free_port
+
+    server = SimServerProcess(free_port(), tmp_path / "sim.log", "--benchmark", "humaneval").start()
+    try:
+        store = tmp_path / "runs"
+        run_cli(
+            "run", "--benchmark", "humaneval", "--limit", "4", "--workers", "1",
+            "--generator", "openai/sim-small", "--planner", "openai/sim-large",
+            "--api-base", server.api_base, "--store", str(store), "--run-id", "http",
+            "--cache-dir", str(tmp_path / "cache"),
+        )  # fmt: skip
+        stats = server.stats()
+    finally:
+        server.kill()
+    calls = query(f"select model, cached, error from {parquet(store, 'calls')}")
+    assert calls and all(error is None for _, _, error in calls)
+    assert {model for model, _, _ in calls} <= {"openai/sim-small", "openai/sim-large"}
+    uncached = sum(1 for _, cached, _ in calls if not cached)
+    assert stats["requests"] == uncached > 0  # every call that was not a cache hit reached the server
+    assert query(f"select count(*) from {parquet(store, 'outcomes')}")[0][0] == 8
