@@ -1,0 +1,27 @@
+"""prefect.yaml's deployments point at a real flow and pass only parameters it accepts."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_deployment_entrypoint_is_a_flow_taking_its_parameters():
+    document = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployments = document["deployments"]
+    assert deployments
+    for deployment in deployments:
+        path, _, name = deployment["entrypoint"].partition(":")
+        spec = importlib.util.spec_from_file_location("entrypoint_module", ROOT / path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        flow = getattr(module, name)
+        assert flow.__class__.__name__ == "Flow", f"{deployment['name']}: {name} is not a Prefect flow"
+        accepted = set(inspect.signature(flow.fn).parameters)
+        assert set(deployment.get("parameters", {})) <= accepted, deployment["name"]
+        assert deployment["work_pool"]["name"]
