@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import inspect
 from pathlib import Path
 
@@ -17,9 +17,8 @@ def test_every_deployment_entrypoint_is_a_flow_taking_its_parameters():
     assert deployments
     for deployment in deployments:
         path, _, name = deployment["entrypoint"].partition(":")
-        spec = importlib.util.spec_from_file_location("entrypoint_module", ROOT / path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        assert (ROOT / path).is_file(), deployment["entrypoint"]
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         flow = getattr(module, name)
         assert flow.__class__.__name__ == "Flow", f"{deployment['name']}: {name} is not a Prefect flow"
         accepted = set(inspect.signature(flow.fn).parameters)
