@@ -14,6 +14,7 @@ from __future__ import annotations
 from flows import environment  # noqa: F401  (must precede prefect's import)
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -64,6 +65,21 @@ class RunConflict(ValueError):
     pass
 
 
+def default_run_id(benchmark_name: str) -> str:
+    """``<benchmark>-<time>`` with only the characters a run id may hold (``humaneval+`` -> ``humaneval_``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(benchmark_name).name.removesuffix(".gz"))
+    return f"{stem}-{time.strftime('%Y%m%dT%H%M%S')}"
+
+
+def policy_models(policies, api_base: str | None, entries: dict | None = None, **defaults) -> tuple[ModelConfig, ...]:
+    """Configurations for the models that policies name in their parameters (generator=, planner=)."""
+    from tasks.model_config import model_config
+    from tasks.records import MODEL_PARAMS
+
+    named = sorted({str(spec.param(role, "")) for spec in policies for role in MODEL_PARAMS} - {""})
+    return tuple(model_config(model, entries or {}, api_base=api_base, **defaults) for model in named)
+
+
 def claim_run(config: RunConfig, overwrite: bool = False) -> None:
     """Write the run's manifest. The same config again resumes; a different one under the same
     run id is refused unless ``overwrite``, which first deletes the earlier run's files."""
@@ -100,7 +116,7 @@ def _progress() -> Progress:
 
 
 @flow(name="patflow-sweep", persist_result=False, log_prints=True, task_runner=make_task_runner())
-def sweep(config: RunConfig) -> SweepSummary:
+def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSummary:
     """Run every (problem, policy, seed) of ``config`` not already in the store."""
     from tasks.benchmarks import load_benchmark
     from tasks.storage import completed_work_item_specs
@@ -125,6 +141,7 @@ def sweep(config: RunConfig) -> SweepSummary:
             max_tokens=int(config.extra.get("max_tokens", 1024)),
         ),
         cache_dir=config.extra.get("cache_dir"),
+        verify_concurrency=verify_concurrency,
     )
     futures = [run_chunk_task.submit(chunk) for chunk in chunks]
     future_sizes = {future.task_run_id: len(chunk.items) for future, chunk in zip(futures, chunks)}
@@ -182,12 +199,14 @@ def scheduled_sweep(
     """Deployment entry point: plain JSON parameters, a dated run id by default."""
     from tasks.policies import parse_policy_spec
 
+    specs = tuple(parse_policy_spec(p) for p in policies)
     config = RunConfig(
-        run_id=run_id or time.strftime(f"{benchmark}-%Y%m%dT%H%M%S"),
+        run_id=run_id or default_run_id(benchmark),
         benchmark=benchmark,
-        policies=tuple(parse_policy_spec(p) for p in policies),
+        policies=specs,
         generator=ModelConfig(generator, api_base=api_base),
         planner=ModelConfig(planner, api_base=api_base),
+        extra_models=policy_models(specs, api_base),
         seeds=seeds,
         limit=limit,
         store=str(Path(store).resolve()),

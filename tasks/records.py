@@ -74,6 +74,11 @@ class ModelConfig:
     output_usd_per_mtok: float | None = None
     cost_weight: float | None = None  # paper's relative cost: e.g. parameters in billions
 
+    @property
+    def cache_identity(self) -> str:
+        """What names the model for the response cache: two servers may serve one model name."""
+        return self.model if not self.api_base else f"{self.model}@{self.api_base.rstrip('/')}"
+
 
 @dataclass(frozen=True)
 class ModelRequest:
@@ -107,6 +112,9 @@ class Completion:
 
 
 # --------------------------------------------------------------------------- policies
+MODEL_PARAMS = ("generator", "planner")  # policy parameters that name a model, not a behaviour
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     name: str
@@ -114,6 +122,13 @@ class PolicySpec:
 
     def param(self, key: str, default: Any) -> Any:
         return dict(self.params).get(key, default)
+
+    @property
+    def label(self) -> str:
+        """The name, plus any parameters other than the models (which rows carry in their own
+        columns): ``pat`` and ``pat:max_plans=1`` are different rows of every comparison."""
+        rest = [f"{key}={value}" for key, value in self.params if key not in MODEL_PARAMS]
+        return self.name + (":" + ",".join(rest) if rest else "")
 
     def to_json(self) -> str:
         return json.dumps({"name": self.name, "params": dict(self.params)}, sort_keys=True)
@@ -213,4 +228,19 @@ class RunConfig:
         return json.dumps(asdict(self), sort_keys=True, default=str)
 
     def config_sha256(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """Hash of what changes results. Throughput and fault settings (concurrency, rate limits,
+        timeouts, retries), the key variable's name, chunking and paths can change between a
+        run and its resume."""
+        document = asdict(self)
+        for name in ("store", "chunk_size"):
+            document.pop(name)
+        document["extra"] = {k: v for k, v in self.extra.items() if k != "cache_dir"}
+        for config in (document["generator"], document["planner"], *document["extra_models"]):
+            for name in _THROUGHPUT_FIELDS:
+                config.pop(name)
+        return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_THROUGHPUT_FIELDS = (
+    "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s", "max_retries",
+)

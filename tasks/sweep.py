@@ -111,18 +111,17 @@ def chunk_work_items(
     return chunks
 
 
-_client = None
+_clients: dict[str | None, object] = {}
 
 
 def _model_client(cache_dir: str | None):
-    """One model client per worker process, so concurrency limits and the cache are shared."""
-    global _client
+    """One model client per worker process and cache directory, so concurrency limits and the
+    cache are shared by the chunks of a run (a long-lived cluster may serve several runs)."""
     from tasks.models import ModelClient, ResponseCache
 
-    if _client is None:
-        cache = ResponseCache(cache_dir) if cache_dir else None
-        _client = ModelClient(cache=cache) if cache is not None else ModelClient()
-    return _client
+    if cache_dir not in _clients:
+        _clients[cache_dir] = ModelClient(cache=ResponseCache(cache_dir)) if cache_dir else ModelClient()
+    return _clients[cache_dir]
 
 
 def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):

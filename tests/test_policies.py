@@ -229,3 +229,31 @@ def test_a_verifier_that_raises_is_a_harness_error_row_not_a_dead_chunk():
     assert [v.verdict.status for v in result.verifications] == ["error:harness", "error:harness"]
     assert not result.outcome.passed and result.outcome.status == "error:harness"
     assert "SystemError" in result.verifications[0].verdict.first_failure
+
+
+def test_policy_label_separates_behaviour_variants_but_not_model_overrides():
+    assert parse_policy_spec("pat").label == "pat"
+    assert parse_policy_spec("pat:max_plans=1").label == "pat:max_plans=1"
+    assert parse_policy_spec("standard:generator=sim/large").label == "standard"
+
+
+def test_a_policy_that_never_finishes_is_stopped_and_says_so():
+    from tasks.policies import POLICIES
+    from tasks.policies.state import Policy
+
+    class Forever(Policy):
+        name = "forever"
+
+        def next_phase(self, state):
+            return VERIFY
+
+    POLICIES["forever"] = Forever
+    try:
+        model = ScriptedModel()
+        verifier = ScriptedVerifier([FAIL_ALL] * 100)
+        verifier.hidden_programs = []
+        result = run(PolicySpec("forever"), model, verifier)
+    finally:
+        del POLICIES["forever"]
+    assert result.outcome.error and "stopped after" in result.outcome.error
+    assert not result.outcome.passed

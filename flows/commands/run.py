@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -83,7 +83,13 @@ def run(
         config = _build_config(**locals())
         claim_run(config, overwrite)
 
-    summary = sweep.with_options(task_runner=make_task_runner(dask_address, workers))(config)
+    # Sandbox runs per worker: a local cluster's workers share this machine's cores (each worker
+    # taking all of them would oversubscribe the CPU and turn load into false timeouts).
+    local_workers = None if dask_address else (workers or os.cpu_count() or 1)
+    verify_concurrency = max(1, (os.cpu_count() or 1) // local_workers) if local_workers else None
+    summary = sweep.with_options(task_runner=make_task_runner(dask_address, workers))(
+        config, verify_concurrency=verify_concurrency
+    )
     typer.echo(
         f"run {summary.run_id}: {summary.work_items_run} work items run"
         f" ({summary.work_items_skipped} already stored), {summary.passed} passed,"
@@ -98,6 +104,7 @@ def run(
 
 
 def _build_config(**options):
+    from flows.sweep import default_run_id
     from tasks.benchmarks import load_benchmark
     from tasks.models.providers import validate_model_name
     from tasks.policies import parse_policy_spec
@@ -113,11 +120,11 @@ def _build_config(**options):
     )
     for model in (options["generator"], options["planner"], *named_models):
         validate_model_name(model)
-    data_dir = str(options["data_dir"].resolve()) if options["data_dir"] else None
+    data_dir = str(options["data_dir"].expanduser().resolve()) if options["data_dir"] else None
     benchmark = load_benchmark(options["benchmark"], data_dir)  # fail before Prefect starts
     benchmark_name = options["benchmark"]
     if Path(benchmark_name).suffix in (".jsonl", ".json", ".gz"):
-        benchmark_name = str(Path(benchmark_name).resolve())
+        benchmark_name = str(Path(benchmark_name).expanduser().resolve())
 
     entries = load_model_entries(options["models_config"]) if options["models_config"] else {}
 
@@ -133,7 +140,7 @@ def _build_config(**options):
     cache_dir = options["cache_dir"] or Path("data/cache")
     info = benchmark.info
     config = RunConfig(
-        run_id=options["run_id"] or time.strftime(f"{benchmark.info.name}-%Y%m%dT%H%M%S"),
+        run_id=options["run_id"] or default_run_id(benchmark.info.name),
         benchmark=benchmark_name,
         policies=policies,
         generator=model_config(options["generator"]),

@@ -285,7 +285,7 @@ class ModelClient:
             pass
 
     async def complete(self, config: ModelConfig, request: ModelRequest) -> Completion:
-        key = request.cache_key(config.model)
+        key = request.cache_key(config.cache_identity)
         if self.cache is not None:
             started = time.perf_counter()
             try:

@@ -131,6 +131,9 @@ async def run_work_item(
         phase = policy.next_phase(state)
         if phase == DONE:
             break
+        if step == MAX_PHASES - 1:  # never silently: the item says why it stopped
+            state = state.after(state.phase, model_error=f"policy stopped after {MAX_PHASES} phases")
+            break
         if phase in MODEL_PHASES:
             role = MODEL_PHASES[phase]
             config = models.for_role(role)
@@ -158,7 +161,7 @@ async def run_work_item(
                     latency_ms=completion.latency_ms,
                     cached=completion.cached,
                     error=completion.error,
-                    request_sha256=request.cache_key(config.model),
+                    request_sha256=request.cache_key(config.cache_identity),
                     response_text=completion.text,
                     cost_weight=cost_weight,
                     attempts=completion.attempts,
@@ -217,7 +220,7 @@ async def run_work_item(
     passed = final_program is not None and bool(suites_passed) and all(p for _, p in suites_passed)
     outcome = Outcome(
         task_id=problem.task_id,
-        policy=spec.name,
+        policy=spec.label,
         seed=seed,
         passed=passed,
         status=status if passed or status != "passed" else "no_hidden_tests",

@@ -71,7 +71,7 @@ def _key_columns(result: WorkItemResult, chunk_id: str) -> dict[str, object]:
         "dataset_version": result.dataset.version,
         "dataset_sha256": result.dataset.content_sha256,
         "task_id": result.task_id,
-        "policy": result.policy.name,
+        "policy": result.policy.label,
         "policy_spec": result.policy.to_json(),
         "generator_model": result.generator_model,
         "planner_model": result.planner_model,
