@@ -105,7 +105,7 @@ def run(
 
 
 def _build_config(**options):
-    from flows.sweep import default_run_id
+    from flows.sweep import default_run_id, policy_models
     from tasks.benchmarks import load_benchmark
     from tasks.models.providers import validate_model_name
     from tasks.policies import parse_policy_spec
@@ -116,10 +116,10 @@ def _build_config(**options):
     if options["output_format"] not in ("table", "csv", "json"):
         fail(f"unknown --format '{options['output_format']}' (expected table, csv or json)")
     policies = tuple(parse_policy_spec(text) for text in (options["policy"] or DEFAULT_POLICIES))
-    named_models = sorted(
-        {str(spec.param(role, "")) for spec in policies for role in ("generator", "planner")} - {""}
-    )
-    for model in (options["generator"], options["planner"], *named_models):
+    entries = load_model_entries(options["models_config"]) if options["models_config"] else {}
+    defaults = {"api_key_env": options["api_key_env"], "max_concurrency": options["max_concurrency"]}
+    extra_models = policy_models(policies, options["api_base"], entries, **defaults)
+    for model in (options["generator"], options["planner"], *(c.model for c in extra_models)):
         validate_model_name(model)
     data_dir = str(options["data_dir"].expanduser().resolve()) if options["data_dir"] else None
     benchmark = load_benchmark(options["benchmark"], data_dir)  # fail before Prefect starts
@@ -127,16 +127,8 @@ def _build_config(**options):
     if Path(benchmark_name).suffix in (".jsonl", ".json", ".gz"):
         benchmark_name = str(Path(benchmark_name).expanduser().resolve())
 
-    entries = load_model_entries(options["models_config"]) if options["models_config"] else {}
-
     def model_config(model: str) -> ModelConfig:
-        return configured_model(
-            model,
-            entries,
-            api_base=options["api_base"],
-            api_key_env=options["api_key_env"],
-            max_concurrency=options["max_concurrency"],
-        )
+        return configured_model(model, entries, api_base=options["api_base"], **defaults)
 
     cache_dir = options["cache_dir"] or Path("data/cache")
     info = benchmark.info
@@ -151,7 +143,7 @@ def _build_config(**options):
         store=str(options["store"].resolve()),
         chunk_size=options["chunk_size"],
         data_dir=data_dir,
-        extra_models=tuple(model_config(model) for model in named_models),
+        extra_models=extra_models,
         extra={
             "temperature": options["temperature"],
             "max_tokens": options["max_tokens"],
