@@ -73,6 +73,7 @@ import os
 import pickle
 import resource
 import signal
+import _signal
 import socket
 import sys
 import time
@@ -196,15 +197,15 @@ def encode(value, depth: int = 0):
     if t is float:
         return value if math.isfinite(value) else ["f", repr(value)]
     if t is list:
-        return ["l", [encode(v, depth + 1) for v in value]]
+        return ["l", list(value) if _json_exact_items(value) else [encode(v, depth + 1) for v in value]]
     if t is tuple:
-        return ["t", [encode(v, depth + 1) for v in value]]
+        return ["t", list(value) if _json_exact_items(value) else [encode(v, depth + 1) for v in value]]
     if t is dict:
         return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]]
     if t is set:
-        return ["s", [encode(v, depth + 1) for v in value]]
+        return ["s", list(value) if _json_exact_items(value) else [encode(v, depth + 1) for v in value]]
     if t is frozenset:
-        return ["z", [encode(v, depth + 1) for v in value]]
+        return ["z", list(value) if _json_exact_items(value) else [encode(v, depth + 1) for v in value]]
     if t is bytes:
         return ["b", base64.b64encode(value).decode()]
     if t is bytearray:
@@ -225,7 +226,57 @@ def encode(value, depth: int = 0):
     return encode(base(value), depth)
 
 
+_SAFE_INT = 2**53  # JSON numbers round-trip exactly below this; larger ints cross as hex
+_JSON_EXACT = frozenset({int, float, str, bool, type(None)})
+_NUMBERS = frozenset({int, float, bool})
+
+
+def _json_exact_items(items) -> bool:
+    """True if ``encode`` would return every item unchanged (plain ints, finite floats, str...).
+
+    One pass of C-level checks instead of a Python call per item: outputs with a million
+    numbers (HumanEval+ /100, /130) otherwise spend seconds here, against their time limit.
+    """
+    kinds = set(map(type, items))
+    if not kinds <= _JSON_EXACT:
+        return False
+    if kinds == {str} or not items:
+        return True
+    if kinds <= _NUMBERS:
+        # Within +-2**53 every int is exact and every float finite (NaN slips past min/max,
+        # hence isfinite, safe on ints of that size); a float beyond that takes the slow path.
+        return -_SAFE_INT < min(items) and max(items) < _SAFE_INT and all(map(math.isfinite, items))
+    ints = [v for v in items if type(v) is int]
+    if ints and not (-_SAFE_INT < min(ints) and max(ints) < _SAFE_INT):
+        return False
+    return all(map(math.isfinite, [v for v in items if type(v) is float]))
+
+
 DIGEST_THRESHOLD_BYTES = 64 * 1024
+
+
+def _numbers_form(items) -> list | None:
+    """All numbers, integral and below 2**53: one hash of their doubles (exact there).
+
+    Equal lists (``[1, True, 2.0] == [1, 1, 2]``) always take this path and give the same
+    bytes; -0.0 is normalised to 0.0 (they are equal). C-level passes only: a million
+    numbers cost about 0.3 s, not the seconds of a Python call per item.
+    """
+    import array
+    import hashlib  # here, not at the top: OpenSSL is 4 MB more for every fork to copy
+
+    try:
+        doubles = array.array("d", items)
+    except OverflowError:  # an int beyond the float range: the exact per-item form
+        return None
+    if not all(map(float.is_integer, doubles)):  # a fraction, NaN or infinity
+        raise ValueError("float")
+    if not (-_SAFE_INT < min(doubles) and max(doubles) < _SAFE_INT):
+        return None
+    words = array.array("Q", doubles.tobytes())
+    if words.count(1 << 63):  # -0.0
+        doubles = array.array("d", [x + 0.0 for x in doubles])
+    return ["#n", hashlib.sha256(doubles.tobytes()).hexdigest()]
 
 
 def canonical_digest(encoded) -> str | None:
@@ -236,9 +287,24 @@ def canonical_digest(encoded) -> str | None:
     """
     import hashlib
 
-    def integer(value: int) -> list:
-        # Hex, never decimal: repr() of a million-digit int is quadratic (seconds) or refused.
-        return ["#", format(value, "x")]
+    def integer(value: int):
+        # Hex, never decimal, for big ones: repr() of a million-digit int is quadratic (seconds).
+        return value if -_SAFE_INT < value < _SAFE_INT else ["#", format(value, "x")]
+
+    def items_of(items: list) -> list:
+        """canon() of each item, with C-level passes for the common all-str / all-number lists."""
+        kinds = set(map(type, items))
+        if not items:
+            return items
+        if kinds <= {int, str, type(None)} and kinds != {int}:
+            ints = [v for v in items if type(v) is int]
+            if not ints or (-_SAFE_INT < min(ints) and max(ints) < _SAFE_INT):
+                return items  # each item is its own canonical form
+        elif kinds <= _NUMBERS:
+            numbers = _numbers_form(items)
+            if numbers is not None:
+                return numbers
+        return [canon(x) for x in items]
 
     def canon(item):
         kind = type(item)
@@ -256,9 +322,14 @@ def canonical_digest(encoded) -> str | None:
         if tag in ("f", "c"):
             raise ValueError("float")
         if tag in ("l", "t"):
-            return [tag, [canon(x) for x in item[1]]]
+            return [tag, items_of(item[1])]
         if tag in ("s", "z"):
-            return ["s", sorted((canon(x) for x in item[1]), key=repr)]
+            body = item[1]
+            if body and set(map(type, body)) <= _NUMBERS:  # sorted first: set order varies
+                numbers = _numbers_form(sorted(body))
+                if numbers is not None:
+                    return ["s", numbers]
+            return ["s", sorted((canon(x) for x in body), key=repr)]
         if tag == "d":
             return ["d", sorted(([canon(k), canon(v)] for k, v in item[1]), key=lambda kv: repr(kv[0]))]
         return [tag, item[1]]
@@ -270,10 +341,41 @@ def canonical_digest(encoded) -> str | None:
     return hashlib.sha256(repr(form).encode()).hexdigest()
 
 
+def _output_record(value, dumps, digest_large: bool):
+    """What a call's output crosses as: its encoding, or the digest of a large float-free one.
+
+    A long list or tuple of numbers goes straight to its digest, without encoding it first
+    (the same digest ``canonical_digest(encode(value))`` gives, at half the cost).
+    """
+    if digest_large and type(value) in (list, tuple) and len(value) * 2 > DIGEST_THRESHOLD_BYTES:
+        if set(map(type, value)) <= _NUMBERS:
+            import hashlib
+
+            try:
+                numbers = _numbers_form(value)
+            except ValueError:  # fractions: compared with a tolerance, so sent whole
+                return encode(value)
+            if numbers is not None:
+                form = ["l" if type(value) is list else "t", numbers]
+                return ["#", hashlib.sha256(repr(form).encode()).hexdigest()]
+    encoded = encode(value)
+    return _digest_if_large(encoded, dumps) if digest_large else encoded
+
+
 def _digest_if_large(encoded, dumps):
     """A large float-free output crosses as its digest (the parent compares digests)."""
-    if type(encoded) is not list or len(dumps(encoded)) <= DIGEST_THRESHOLD_BYTES:
+    kind = type(encoded)
+    if kind is str:
+        if len(encoded) <= DIGEST_THRESHOLD_BYTES:
+            return encoded
+    elif kind is not list:
         return encoded
+    else:
+        body = encoded[1]
+        # Every item takes at least 2 JSON bytes: a longer list is large without encoding it.
+        surely_large = type(body) in (list, str) and len(body) * 2 > DIGEST_THRESHOLD_BYTES
+        if not surely_large and len(dumps(encoded)) <= DIGEST_THRESHOLD_BYTES:
+            return encoded
     digest = canonical_digest(encoded)
     return encoded if digest is None else ["#", digest]
 
@@ -666,9 +768,7 @@ class Runner:
                 self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
                 continue
             try:
-                encoded = encode(result)
-                if job.get("digest_large"):
-                    encoded = _digest_if_large(encoded, self._dumps)
+                encoded = _output_record(result, self._dumps, job.get("digest_large", False))
             except Unencodable as error:
                 self.finish_test(index, "error:UnencodableOutput", _truncate(str(error)), started, snapshot)
                 continue
@@ -788,10 +888,62 @@ def setup_namespace_mounts() -> None:
     os.mkdir(WORK_DIR, 0o755)
 
 
+def work_dir_size_mb(file_size_mb: int) -> int:
+    """Room in a job's private working directory (a tmpfs)."""
+    return max(16, file_size_mb * 4)
+
+
 def mount_job_tmpfs(limits: dict, uid: int) -> None:
     """The job's private working directory: a tmpfs of bounded size, owned by the job's uid."""
-    size_mb = max(16, limits["file_size_mb"] * 4)
+    size_mb = work_dir_size_mb(limits["file_size_mb"])
     mount("tmpfs", WORK_DIR, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700,uid={uid},gid={uid}")
+
+
+class WorkDirSlots:
+    """Private working directories for the fork server's jobs, reused instead of made per job.
+
+    Each slot is its own tmpfs (so its size is the job's bound and a full disk is the job's
+    alone) under the server's /tmp/work, mode 700 and handed to the job's own uid: a job
+    cannot enter another's. A slot is wiped when its job is over and all its processes are
+    gone. Mounting a tmpfs in a fresh mount namespace per job cost 0.5-1 ms of CPU (measured
+    here: set-up plus namespace teardown at exit); a slot costs a chown and a directory scan.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.free: list[tuple[str, int]] = []  # (path, size_mb)
+        self.created = 0
+
+    def take(self, size_mb: int, uid: int) -> tuple[str, int]:
+        slot = next((s for s in self.free if s[1] == size_mb), None)
+        if slot is not None:
+            self.free.remove(slot)
+            path = slot[0]
+        elif self.free:
+            path, _ = self.free.pop()
+            mount(None, path, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={size_mb}m")
+        else:
+            self.created += 1
+            path = f"{self.root}/{self.created}"
+            os.mkdir(path, 0o700)
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700")
+        os.chown(path, uid, uid)
+        return path, size_mb
+
+    def release(self, slot: tuple[str, int]) -> None:
+        path, size_mb = slot
+        try:
+            os.chown(path, 0, 0)
+            leftovers = list(os.scandir(path))
+            if len(leftovers) <= 16 and all(entry.is_file(follow_symlinks=False) for entry in leftovers):
+                for entry in leftovers:  # a few files (a stdio job's stdin/stdout): delete them
+                    os.unlink(entry.path)
+            else:  # anything else: a fresh tmpfs is quicker and surer than a deep delete
+                umount(path)
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700")
+        except OSError:
+            return  # a slot that cannot be reset is not reused
+        self.free.append(slot)
 
 
 def _apply_rlimits(limits: dict) -> None:
@@ -856,9 +1008,8 @@ def _report_setup_failure(job: dict | None, result_fd: int, error: BaseException
 def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int | None) -> None:
     """Last steps in the sandboxed process (as root until the drop), then the runner. Never returns."""
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+            _signal.signal(sig, _signal.SIG_DFL)  # the C function: no enum conversion per call
         limits = job["limits"]
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -1123,6 +1274,39 @@ def _preimport() -> None:
             pass
 
 
+_WARM_UP_PROGRAM = """
+import math
+class _Point:
+    def __init__(self, x): self.x = x
+def _f(values, *, key=None):
+    squares = [v * v for v in values if v]
+    pairs = {k: v for k, v in zip(values, squares)}
+    try:
+        assert sum(squares) >= 0, f"{len(pairs)!r}"
+    except AssertionError as error:
+        raise ValueError(str(error)) from None
+    return lambda: (_Point(max(squares)), math.sqrt(2), pairs)
+"""
+
+
+def _warm_up() -> None:
+    """Do once in the zygote what every job would otherwise do first, each in its own child.
+
+    The first ``compile()`` in a process builds CPython's ~120 AST node classes (PEP 3.11's
+    ``PyAST_Check`` initialises them), ~1.5 ms; JSON encoding and exception formatting have
+    first-use costs too. Done here, forked jobs share the result.
+    """
+    namespace: dict = {"__name__": "__warm_up__"}
+    exec(compile(_WARM_UP_PROGRAM, "<warm-up>", "exec"), namespace)  # noqa: S102 - our own code
+    namespace["_f"]([1, 2, 3])()
+    marshal.loads(marshal.dumps(compile("check(candidate)", "<warm-up>", "exec")))
+    json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode(["warm", 1, 1.5, None, [True]])
+    try:
+        raise ValueError("warm-up")
+    except ValueError as error:
+        _exception_detail(error)
+
+
 def _probe_config() -> dict:
     """Which layers this machine allows, tried in a throwaway child."""
     report: dict[str, str] = {}
@@ -1265,6 +1449,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             cgroups = None
     job_cgroups = cgroups if cgroups is not None and config.get("job_cgroups") else None
     _preimport()
+    _warm_up()
     global _WARM_SNAPSHOT
     _WARM_SNAPSHOT = Snapshot()
     gc.collect()
@@ -1285,7 +1470,8 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
     selector.register(master, selectors.EVENT_READ, "master")
     selector.register(wake_read, selectors.EVENT_READ, "wake")
 
-    jobs: dict[int, dict] = {}  # pid -> {"control": socket, "cgroups": paths, "work": dir}
+    jobs: dict[int, dict] = {}  # pid -> {"control": socket, "cgroups": paths, "work": dir, "slot": slot}
+    slots = WorkDirSlots(WORK_DIR)
     by_control: dict[int, int] = {}
     counter = 0
 
@@ -1299,6 +1485,8 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             import shutil
 
             shutil.rmtree(job["work"], ignore_errors=True)
+        if job["slot"]:
+            slots.release(job["slot"])
         return oom
 
     def sweep_orphans() -> None:
@@ -1373,29 +1561,32 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             cgroups.remove_base()
         os._exit(0)
 
-    def start(fds: list[int]) -> None:
+    def start(message: bytes, fds: list[int]) -> None:
         nonlocal counter
         control_fd, payload_fd, result_fd, out_fd = fds
         counter += 1
         control = socket.socket(fileno=control_fd)
         paths: dict[str, str] = {}
         work = None
+        slot = None
+        uid = _job_uid(launcher_pid * 7919 + counter) if drop else None
         try:
             if job_cgroups is not None:
                 paths = job_cgroups.create(counter)
-            if not namespaced:
+            if namespaced:
+                size_mb = int(message[1:] or 16)
+                slot = slots.take(size_mb, uid if uid is not None else 0)
+            else:
                 import tempfile
 
                 work = tempfile.mkdtemp(prefix="patflow-sandbox-")
-        except OSError:
+        except (OSError, ValueError):
             paths = {}
-        uid = _job_uid(launcher_pid * 7919 + counter) if drop else None
         pid = os.fork()
         if pid == 0:
             job = None
             try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _signal.set_wakeup_fd(-1)
                 os.setsid()
                 prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
                 keep = sorted({payload_fd, result_fd, out_fd})
@@ -1405,9 +1596,9 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                 if paths:
                     JobCgroups.join(paths, job["limits"])
                 if namespaced:
-                    unshare(CLONE_NEWNS)
-                    mount_job_tmpfs(job["limits"], uid if uid is not None else 0)
-                    job_work = WORK_DIR
+                    if slot is None:
+                        raise OSError("no private working directory could be set up")
+                    job_work = slot[0]
                 else:
                     job_work = work
                     if uid is not None:
@@ -1417,7 +1608,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             _enter_and_run(job, result_fd, out_fd, job_work, uid)
         for fd in (payload_fd, result_fd, out_fd):
             os.close(fd)
-        jobs[pid] = {"control": control, "cgroups": paths, "work": work}
+        jobs[pid] = {"control": control, "cgroups": paths, "work": work, "slot": slot}
         by_control[control.fileno()] = pid
         try:
             control.sendall(f"P{pid}\n".encode())
@@ -1450,7 +1641,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                 if not message:
                     shutdown()
                 if len(fds) == 4:
-                    start(fds)
+                    start(message, fds)
                 else:
                     for fd in fds:
                         os.close(fd)
@@ -1470,12 +1661,28 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                         pass
 
 
+def _site_without_pth_hooks(site_packages) -> None:
+    """What ``site`` gives programs, minus running .pth hooks (the interpreter runs with -S).
+
+    Installed libraries stay importable (site-packages on ``sys.path``), and ``exit()`` /
+    ``quit()`` / ``help`` exist, as competitive programs expect (``print(x); exit(0)``).
+    """
+    import site
+
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+    sys.path.extend(path for path in site_packages if path not in sys.path)
+
+
 def main(argv: list[str]) -> None:
     # Correct programs may build integers of any size from strings (HumanEval+'s reference for
     # HumanEval/83 parses a million-digit "18000..."); CPython's default 4,300-digit limit on
     # str<->int conversion would make them fail with a ValueError no other harness raises.
     sys.set_int_max_str_digits(0)
     mode = argv[1]
+    if mode in ("server", "spawn"):
+        _site_without_pth_hooks(json.loads(argv[-1]).get("site_packages", ()))
     if mode == "server":
         serve(int(argv[2]), json.loads(argv[3]))
     elif mode == "spawn":

@@ -41,6 +41,7 @@ import pickle
 import secrets
 import select
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -95,13 +96,22 @@ def _config() -> dict:
         "drop_uid": True,
         "job_cgroups": os.environ.get("PATFLOW_SANDBOX_JOB_CGROUPS", "0") == "1",
         "cgroup": os.environ.get("PATFLOW_SANDBOX_CGROUP", "1") != "0",
+        "site_packages": _site_packages(),
     }
+
+
+def _site_packages() -> list[str]:
+    """This interpreter's site-packages, for programs that import installed libraries (numpy)."""
+    return [path for path in site.getsitepackages() if os.path.isdir(path)]
 
 
 # Not -I: it implies -E, which ignores PYTHONHASHSEED, and str hashing (so set iteration order)
 # would then differ between processes, flipping verdicts that depend on it (Mbpp/579, /769).
-# -s -P keep the rest of -I; the environment is built from scratch below, so -E adds nothing.
-INTERPRETER_FLAGS = ("-s", "-P")
+# -S -P keep the rest of -I (the environment is built from scratch below, so -E adds nothing).
+# -S skips site: no .pth hooks (editable-install finders, namespace shims) run in the sandbox or
+# sit in the fork server's memory, which every fork copies; site-packages is added to sys.path
+# by the child instead (``_config()["site_packages"]``).
+INTERPRETER_FLAGS = ("-S", "-P")
 
 
 def _child_env() -> dict[str, str]:
@@ -150,11 +160,11 @@ class _ForkServer:
     def alive(self) -> bool:
         return self.owner_pid == os.getpid() and self.process.poll() is None
 
-    def submit(self, payload_fd: int, result_w: int, out_w: int) -> socket.socket:
+    def submit(self, payload_fd: int, result_w: int, out_w: int, work_mb: int) -> socket.socket:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with self.send_lock:
-                socket.send_fds(self.socket, [b"J"], [theirs.fileno(), payload_fd, result_w, out_w])
+                socket.send_fds(self.socket, [b"J%d" % work_mb], [theirs.fileno(), payload_fd, result_w, out_w])
         finally:
             theirs.close()
         return mine
@@ -212,7 +222,7 @@ def fork_server_status() -> tuple[str, dict[str, str]]:
 class _Launch:
     """One running child: a keeper process, killable, with an exit status to wait for."""
 
-    def __init__(self, payload_fd: int, result_w: int, out_w: int) -> None:
+    def __init__(self, payload_fd: int, result_w: int, out_w: int, work_mb: int) -> None:
         self.control: socket.socket | None = None
         self.popen: subprocess.Popen | None = None
         self.pidfd: int | None = None
@@ -223,7 +233,7 @@ class _Launch:
         server = _fork_server() if _mode() == "fork" else None
         if server is not None:
             try:
-                self.control = server.submit(payload_fd, result_w, out_w)
+                self.control = server.submit(payload_fd, result_w, out_w, work_mb)
                 return
             except OSError:
                 self.control = None
@@ -367,7 +377,7 @@ def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits
         while view:
             view = view[os.write(payload_fd, view) :]
         try:
-            launch = _Launch(payload_fd, result_w, out_w)
+            launch = _Launch(payload_fd, result_w, out_w, _child.work_dir_size_mb(limits.file_size_mb))
         finally:
             for fd in (payload_fd, result_w, out_w):
                 os.close(fd)
@@ -454,13 +464,20 @@ def _watch(
             else:
                 launch.on_readable()
         if got_records and passes is not None:
+            judging_started = time.monotonic()
             failed, parsed = _first_failure_seen(received, parsed, nonce, state, time_limits_s, limits, passes)
             if failed:
                 state.stop_reason = "first_failure"
                 launch.kill()
                 break
-        if got_records and not done and launch.exit_status is None:
-            # Many fast tests: let records pile up rather than waking up once per record.
+            # Time spent judging outputs here (a digest of a million-item expected value takes
+            # a while) is the parent's, not the running test's: it must not turn into a timeout.
+            judged_s = time.monotonic() - judging_started
+            deadline += judged_s
+            hard_deadline += judged_s
+        if got_records and not done and launch.exit_status is None and tests_left > 1 and lines_seen >= 2:
+            # Many fast tests: let records pile up rather than waking up once per record (not
+            # after the load line, and never for one test: that would only add latency).
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
     if done:
         _drain(result_r, received)

@@ -164,6 +164,54 @@ def test_stdio_exit_codes():
     assert run("print(1)\nraise SystemExit(3)\n", StdioTests((("", "1"),))).status == "error:SystemExit"
 
 
+def test_installed_libraries_import_but_site_hooks_do_not_run():
+    """The child runs with -S: site-packages is on sys.path, but no .pth hook was executed."""
+    program = (
+        "import sys, numpy\n"
+        "def probe():\n"
+        "    hooks = sorted(m for m in sys.modules if m.startswith(('__editable__', '_distutils_hack')))\n"
+        "    return [int(numpy.arange(4).sum()), hooks, callable(exit), callable(quit)]\n"
+    )
+    result = run(program, CallTests("probe", ((),)))
+    assert result.status == "passed", result.tests
+    assert result.outputs == ([6, [], True, True],)
+
+
+def test_working_directory_is_private_and_starts_empty_for_every_job():
+    """Working directories are reused across jobs: each starts empty and none sees another's."""
+    writer = (
+        "import os, time\n"
+        "def f(tag):\n"
+        "    os.mkdir('sub'); open('sub/deep', 'w').write(tag); open('secret-' + tag, 'w').write(tag)\n"
+        "    time.sleep(0.4)\n"
+        "    return sorted(os.listdir('.'))\n"
+    )
+    snooper = (
+        "import os, time\n"
+        "def f():\n"
+        "    time.sleep(0.15)\n"
+        "    mine, found = os.getcwd(), []\n"
+        "    for root in {os.path.dirname(mine), '/tmp'}:\n"
+        "        for name in os.listdir(root):\n"
+        "            path = os.path.join(root, name)\n"
+        "            try:\n"
+        "                mine_or_above = path == mine or mine.startswith(path + '/')\n"
+        "                found += [path] if not mine_or_above and os.listdir(path) else []\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    return [os.environ['HOME'] == mine, sorted(os.listdir('.')), found]\n"
+    )
+    with ThreadPoolExecutor(3) as pool:
+        writers = [pool.submit(run, writer, CallTests("f", ((tag,),))) for tag in ("a", "b")]
+        snooped = pool.submit(run, snooper, CallTests("f", ((),)))
+        results = [w.result() for w in writers]
+    assert [r.outputs for r in results] == [(["secret-a", "sub"],), (["secret-b", "sub"],)]
+    assert snooped.result().outputs == ([True, [], []],)
+    # Later jobs get the same directories back, wiped.
+    later = [run(snooper, CallTests("f", ((),))) for _ in range(3)]
+    assert [r.outputs for r in later] == [([True, [], []],)] * 3
+
+
 # --------------------------------------------------------------------------- taxonomy
 def test_no_tests_is_its_own_status():
     result = run(ADD, AssertTests(()))
