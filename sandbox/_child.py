@@ -255,6 +255,22 @@ def _json_exact_items(items) -> bool:
 DIGEST_THRESHOLD_BYTES = 64 * 1024
 
 
+def _hash_hex(data: bytes) -> str:
+    """BLAKE2b-256: CPython's own module (hashlib would load OpenSSL into the job: ~5 ms)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - other Python implementations
+        from hashlib import blake2b
+    return blake2b(data, digest_size=32).hexdigest()
+
+
+def _form_digest(form) -> str:
+    """The hash of a canonical form; a string is hashed as its bytes (no repr() of megabytes)."""
+    if type(form) is str:
+        return _hash_hex(b"s" + form.encode("utf-8", "surrogatepass"))
+    return _hash_hex(repr(form).encode("utf-8", "surrogatepass"))
+
+
 def _numbers_form(items) -> list | None:
     """All numbers, integral and below 2**53: one hash of their doubles (exact there).
 
@@ -263,7 +279,6 @@ def _numbers_form(items) -> list | None:
     numbers cost about 0.3 s, not the seconds of a Python call per item.
     """
     import array
-    import hashlib  # here, not at the top: OpenSSL is 4 MB more for every fork to copy
 
     try:
         doubles = array.array("d", items)
@@ -276,16 +291,15 @@ def _numbers_form(items) -> list | None:
     words = array.array("Q", doubles.tobytes())
     if words.count(1 << 63):  # -0.0
         doubles = array.array("d", [x + 0.0 for x in doubles])
-    return ["#n", hashlib.sha256(doubles.tobytes()).hexdigest()]
+    return ["#n", _hash_hex(doubles.tobytes())]
 
 
 def canonical_digest(encoded) -> str | None:
-    """sha256 of a canonical form of an encoded value, or None if it holds a non-integral float.
+    """The hash of a canonical form of an encoded value, or None if it holds a non-integral float.
 
     Equal plain values get equal digests: bools and integral floats count as ints (as in
     ``True == 1 == 1.0``), sets and dicts are sorted. Lists and tuples stay distinct.
     """
-    import hashlib
 
     def integer(value: int):
         # Hex, never decimal, for big ones: repr() of a million-digit int is quadratic (seconds).
@@ -338,7 +352,7 @@ def canonical_digest(encoded) -> str | None:
         form = canon(encoded)
     except (ValueError, TypeError, IndexError):
         return None
-    return hashlib.sha256(repr(form).encode()).hexdigest()
+    return _form_digest(form)
 
 
 def _output_record(value, dumps, digest_large: bool):
@@ -349,15 +363,13 @@ def _output_record(value, dumps, digest_large: bool):
     """
     if digest_large and type(value) in (list, tuple) and len(value) * 2 > DIGEST_THRESHOLD_BYTES:
         if set(map(type, value)) <= _NUMBERS:
-            import hashlib
-
             try:
                 numbers = _numbers_form(value)
             except ValueError:  # fractions: compared with a tolerance, so sent whole
                 return encode(value)
             if numbers is not None:
                 form = ["l" if type(value) is list else "t", numbers]
-                return ["#", hashlib.sha256(repr(form).encode()).hexdigest()]
+                return ["#", _form_digest(form)]
     encoded = encode(value)
     return _digest_if_large(encoded, dumps) if digest_large else encoded
 
@@ -607,6 +619,25 @@ class _Stop(Exception):
     """Ends a call/stdio run early (stop_on_first_failure); caught by ``Runner.run``."""
 
 
+def _record_encoder():
+    """JSON for result records: compact, ASCII, no NaN; the C encoder built once.
+
+    ``json.dumps`` (and ``JSONEncoder.encode``) build a new C encoder per call, half the
+    cost of a small record; a run with 1,000 inputs writes 1,000 records.
+    """
+    from json.encoder import c_make_encoder, encode_basestring_ascii
+
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
+        return json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+    def unencodable(value):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    encode = c_make_encoder(None, unencodable, encode_basestring_ascii, None, ":", ",", False, False, False)
+    join = "".join
+    return lambda value: join(encode(value, 0))
+
+
 class Runner:
     """Runs one job inside C2 and emits records."""
 
@@ -614,8 +645,7 @@ class Runner:
         self.job = job
         self.result_fd = result_fd
         self.nonce = job["nonce"]
-        # One encoder made up front: json.dumps with any option builds a new one per call.
-        self._dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+        self._dumps = _record_encoder()
         self._write = os.write
         self._clock = time.perf_counter
         self._getpid = os.getpid
@@ -1300,7 +1330,7 @@ def _warm_up() -> None:
     exec(compile(_WARM_UP_PROGRAM, "<warm-up>", "exec"), namespace)  # noqa: S102 - our own code
     namespace["_f"]([1, 2, 3])()
     marshal.loads(marshal.dumps(compile("check(candidate)", "<warm-up>", "exec")))
-    json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode(["warm", 1, 1.5, None, [True]])
+    _record_encoder()(["warm", 1, 1.5, None, [True], ""])
     try:
         raise ValueError("warm-up")
     except ValueError as error:

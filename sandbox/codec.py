@@ -35,8 +35,12 @@ class MalformedOutput(ValueError):
     pass
 
 
+_SCALARS = frozenset({bool, int, float, str, type(None)})
+_CONTAINERS = {"l": list, "t": tuple, "s": set, "z": frozenset}
+
+
 class Digest(str):
-    """A large output the child sent as the sha256 of its canonical form (``_child.canonical_digest``)."""
+    """A large output the child sent as the BLAKE2b hash of its canonical form (``_child.canonical_digest``)."""
 
 
 def decode(data: Any, depth: int = 0) -> Any:
@@ -52,8 +56,10 @@ def decode(data: Any, depth: int = 0) -> Any:
     tag = data[0]
     try:
         if tag in ("l", "t", "s", "z") and len(data) == 2 and type(data[1]) is list:
-            items = [decode(item, depth + 1) for item in data[1]]
-            return {"l": list, "t": tuple, "s": set, "z": frozenset}[tag](items)
+            items = data[1]
+            if not set(map(type, items)) <= _SCALARS:  # plain items decode to themselves
+                items = [decode(item, depth + 1) for item in items]
+            return _CONTAINERS[tag](items)
         if tag == "d" and len(data) == 2 and type(data[1]) is list:
             result = {}
             for pair in data[1]:

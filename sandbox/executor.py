@@ -47,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -608,7 +609,7 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
     if isinstance(tests, CallTests):
         if tests.expected is not None and len(tests.expected) != len(tests.inputs):
             raise ValueError(f"CallTests: {len(tests.inputs)} inputs but {len(tests.expected)} expected outputs")
-        inputs = tuple(pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL) for args in tests.inputs)
+        inputs = _pickled_inputs(tests)
         # With expected values, large float-free outputs cross as digests (outputs mode needs them whole).
         job.update(kind="call", entry_point=tests.entry_point, inputs=inputs, digest_large=tests.expected is not None)
         return job, len(tests.inputs)
@@ -616,6 +617,30 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
         job.update(kind="stdio", stdins=tuple(stdin for stdin, _ in tests.cases))
         return job, len(tests.cases)
     raise TypeError(f"unknown test spec {type(tests).__name__}")
+
+
+_PICKLED_CACHE_SIZE = 256
+_pickled_cache: OrderedDict[int, tuple[CallTests, tuple[bytes, ...]]] = OrderedDict()
+_pickled_cache_lock = threading.Lock()
+
+
+def _pickled_inputs(tests: CallTests) -> tuple[bytes, ...]:
+    """Each input pickled once per CallTests object: every sample of a problem shares them.
+
+    Keyed by ``id()``; the entry holds the object, so the id cannot be reused meanwhile.
+    """
+    key = id(tests)
+    with _pickled_cache_lock:
+        cached = _pickled_cache.get(key)
+        if cached is not None and cached[0] is tests:
+            _pickled_cache.move_to_end(key)
+            return cached[1]
+    pickled = tuple(pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL) for args in tests.inputs)
+    with _pickled_cache_lock:
+        _pickled_cache[key] = (tests, pickled)
+        while len(_pickled_cache) > _PICKLED_CACHE_SIZE:
+            _pickled_cache.popitem(last=False)
+    return pickled
 
 
 # CPython 3.11's parser is not safe to enter from several threads at once: concurrent
@@ -663,7 +688,8 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
     job["limits"] = _limits_payload(limits, time_limits_s)
 
     job["stop_on_first_failure"] = request.stop_on_first_failure
-    passes = _output_judge(tests) if request.stop_on_first_failure else None
+    judged: dict[int, bool] = {}
+    passes = _output_judge(tests, judged) if request.stop_on_first_failure else None
     verdicts: dict[int, TestVerdict] = {}
     outputs: dict[int, Any] = {}
     first = 0
@@ -698,7 +724,7 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
     ordered = [verdicts[i] for i in range(total)]
     result_outputs = None
     if isinstance(tests, CallTests):
-        ordered = _compare_calls(tests, ordered, outputs)
+        ordered = _compare_calls(tests, ordered, outputs, judged)
         if outputs_mode:
             result_outputs = tuple(outputs.get(i) for i in range(total))
     elif isinstance(tests, StdioTests):
@@ -711,14 +737,20 @@ def _has_failure(state: _RunState) -> bool:
     return any(v.status != PASSED for v in state.verdicts.values())
 
 
-def _output_judge(tests):
-    """For stop_on_first_failure: (index, output) -> passes?, when the parent is the judge."""
+def _output_judge(tests, judged: dict[int, bool]):
+    """For stop_on_first_failure: (index, output) -> passes?, when the parent is the judge.
+
+    Call outputs judged here are remembered in ``judged``, so the final comparison does not
+    compare them again.
+    """
     if isinstance(tests, CallTests) and tests.expected is not None:
 
         def passes(index: int, output: Any) -> bool:
             if output is _MISSING_OUTPUT:
                 return False
-            return codec.compare(output, tests.expected[index], tuple(tests.inputs[index]), tests.comparison, tests.atol)
+            verdict = codec.compare(output, tests.expected[index], tuple(tests.inputs[index]), tests.comparison, tests.atol)
+            judged[index] = verdict
+            return verdict
 
         return passes
     if isinstance(tests, StdioTests):
@@ -726,7 +758,9 @@ def _output_judge(tests):
     return None
 
 
-def _compare_calls(tests: CallTests, verdicts: list[TestVerdict], outputs: dict[int, Any]) -> list[TestVerdict]:
+def _compare_calls(
+    tests: CallTests, verdicts: list[TestVerdict], outputs: dict[int, Any], judged: dict[int, bool]
+) -> list[TestVerdict]:
     result = []
     for verdict in verdicts:
         if verdict.status == PASSED and verdict.index not in outputs and tests.expected is not None:
@@ -735,8 +769,11 @@ def _compare_calls(tests: CallTests, verdicts: list[TestVerdict], outputs: dict[
             got = outputs[verdict.index]
             expected = tests.expected[verdict.index]
             args = tuple(tests.inputs[verdict.index])
-            if not codec.compare(got, expected, args, tests.comparison, tests.atol):
-                shown = f"an output with sha256 {got}" if isinstance(got, codec.Digest) else _short_repr(got)
+            same = judged.get(verdict.index)
+            if same is None:
+                same = codec.compare(got, expected, args, tests.comparison, tests.atol)
+            if not same:
+                shown = f"an output with BLAKE2b digest {got}" if isinstance(got, codec.Digest) else _short_repr(got)
                 detail = _truncate(f"expected {_short_repr(expected)}, got {shown}")
                 verdict = TestVerdict(verdict.index, FAILED, detail, verdict.duration_ms)
         result.append(verdict)
