@@ -46,6 +46,12 @@ from dataclasses import dataclass, field, replace
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# OpenAI-compatible chat calls (``openai/...`` and every OpenAI-compatible server) go through
+# litellm's own HTTP handler instead of the OpenAI SDK: the SDK re-walks every request body
+# against its TypedDicts and re-validates the response, ~2.5 ms CPU per call here
+# (BENCHMARKS.md, "Model layer"). litellm reads the switch at call time. Errors, Retry-After
+# headers and usage come back the same way (tests/models/test_model_http_faults.py).
+os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "True")
 
 import litellm  # noqa: E402
 
@@ -172,6 +178,11 @@ def _retry_after_s(error: BaseException) -> float | None:
         return max(0.0, when.timestamp() - time.time())
 
 
+# litellm reports refused/reset connections as 500s: "Connection error" through the OpenAI SDK,
+# aiohttp's "Cannot connect to host" through litellm's own HTTP handler.
+_CONNECTION_MARKERS = ("Connection error", "Cannot connect to host")
+
+
 def _classify(error: BaseException) -> _CallFailed:
     message = f"{type(error).__name__}: {error}"
     if isinstance(error, _CallFailed):
@@ -187,7 +198,7 @@ def _classify(error: BaseException) -> _CallFailed:
         return _CallFailed("auth", message, False, None)
     if isinstance(error, (litellm.NotFoundError, litellm.BadRequestError)):
         return _CallFailed("bad_request", message, False, None)
-    if "Connection error" in str(error):  # litellm reports refused/reset connections as 500s
+    if any(marker in str(error) for marker in _CONNECTION_MARKERS):
         return _CallFailed("connection", message, True, None)
     status = getattr(error, "status_code", None)
     if isinstance(status, int) and status in (408, 409, 429):
