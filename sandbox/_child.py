@@ -1,20 +1,21 @@
 """The child side of the sandbox: isolation layers, the warm fork server, and the test runner.
 
 Self-contained (standard library only, no ``sandbox`` imports) because it runs as a script:
-``python -s -P _child.py server FD CONFIG`` (the warm fork server), ``... spawn ...`` (one fresh
+``python -S -P _child.py server FD CONFIG`` (the warm fork server), ``... spawn ...`` (one fresh
 interpreter per execution, the fallback) and ``... probe`` (what ``isolation_report`` shows).
 Nothing here decides a verdict for CallTests or StdioTests: the child reports outputs only
 and the parent (``sandbox/executor.py``) compares them.
 
 Process layout (fork-server mode, the default)::
 
-    launcher (python -s -P _child.py server)      unshare(net, pid, mount, ipc, uts), fork
+    launcher (python -S -P _child.py server)      unshare(net, pid, mount, ipc, uts), fork
       └─ zygote: pid 1 of the new pid namespace. Read-only view of the host file system,
          fresh /proc (hidepid=2), private /tmp and /dev/shm, root's home hidden except the
          interpreter; pids + memory cgroup backstop; common modules imported. Never runs
          candidate code; forks one job per request and reaps it.
-           └─ job: own mount namespace with a bounded tmpfs as its working directory,
-              unprivileged uid (one per job), no_new_privs, rlimits (CPU, address space,
+           └─ job: a bounded tmpfs of its own as its working directory (a reused slot,
+              0700, wiped between jobs), unprivileged uid (one per job), no_new_privs,
+              rlimits (CPU, address space,
               processes, file size, open files, no core), scrubbed environment, stdin
               /dev/null, stdout/stderr to a capped pipe, new session. Runs the tests.
 
