@@ -870,7 +870,7 @@ class Runner:
 
 
 # --------------------------------------------------------------------------- isolation
-WORK_DIR = "/tmp/work"  # inside the sandbox's own /tmp; each job mounts its own tmpfs here
+WORK_DIR = "/tmp/work"  # in the sandbox's own /tmp: working-directory slots (fork server) or the job's tmpfs (spawn)
 
 
 def _hide_home_keep_interpreter() -> None:
