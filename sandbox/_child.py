@@ -1546,8 +1546,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
         job = jobs.pop(pid, None)
         if job is None:
             return
-        sweep_orphans()
-        oom = sweep(job)
+        oom = sweep(job)  # orphans are already gone (see the wake-up loop)
         control = job["control"]
         by_control.pop(control.fileno(), None)
         try:
@@ -1655,6 +1654,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                         pass
                 except BlockingIOError:
                     pass
+                ended = []
                 while True:
                     try:
                         pid, status = os.waitpid(-1, os.WNOHANG)
@@ -1662,8 +1662,12 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                         break
                     if pid == 0:
                         break
-                    finish(pid, status)
+                    ended.append((pid, status))
+                # Whatever the ended jobs left behind dies before their slots are wiped and
+                # their callers hear the exit status.
                 sweep_orphans()
+                for pid, status in ended:
+                    finish(pid, status)
             elif key.data == "master":
                 try:
                     message, fds, _flags, _addr = socket.recv_fds(master, 64, 8)
