@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import os
 import random
@@ -147,12 +148,125 @@ class _ModelLimits:
     spacing: _RequestSpacing | None
     tokens: _TokenWindow | None
     paused_until: float = 0.0  # monotonic time before which no request is sent (Retry-After)
+    uses_http_session: bool = False  # a call was seen going through the shared aiohttp session
 
 
 @dataclass
 class _LoopState:
     limits: dict[tuple[str, str | None], _ModelLimits] = field(default_factory=dict)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- CPU turns
+class _Turn:
+    """First come, first served use of the event loop's CPU for litellm's per-call work.
+
+    litellm spends a few ms of CPU per call before the request leaves and again after the
+    answer arrives, spread over many ``await``s. asyncio runs ready tasks round-robin, so with
+    32 calls in flight each call's work is interleaved with everyone else's: all answers that
+    arrive together finish together, their slots' next requests leave together, and a server
+    with steady latency keeps the calls in lock-step (cycle = latency + 32 x per-call CPU).
+    Holding a turn while running litellm's code makes the loop serve calls one after another,
+    so a freed slot's next request leaves after one call's work instead of all of them:
+    BENCHMARKS.md ("Model layer") measures the effect.
+
+    A call takes the turn before ``litellm.acompletion`` (only for models whose calls were seen
+    to go through the shared HTTP session, so an in-process provider never holds it through
+    its whole call), gives it up when an HTTP request starts, takes it again when the response
+    headers arrive, and gives it up when litellm returns. A wait for the turn longer than
+    ``WAIT_LIMIT_S`` proceeds without it: the turn orders work, it never blocks a call (it
+    cannot deadlock with a lock inside litellm, e.g. a credential refresh).
+    """
+
+    WAIT_LIMIT_S = 1.0
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+
+
+class _CallTurn:
+    __slots__ = ("turn", "held", "saw_http")
+
+    def __init__(self, turn: _Turn) -> None:
+        self.turn = turn
+        self.held = False
+        self.saw_http = False
+
+    async def take(self) -> None:
+        if self.held:
+            return
+        try:
+            async with asyncio.timeout(_Turn.WAIT_LIMIT_S):
+                await self.turn.lock.acquire()
+        except TimeoutError:
+            return
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.turn.lock.release()
+
+
+_CALL: contextvars.ContextVar[_CallTurn | None] = contextvars.ContextVar("patflow_model_call",
+                                                                        default=None)  # fmt: skip
+
+
+async def _on_request_start(session, context, params) -> None:
+    call = _CALL.get()
+    if call is not None:
+        call.saw_http = True
+        call.give()
+
+
+async def _on_request_end(session, context, params) -> None:
+    call = _CALL.get()
+    if call is not None:
+        await call.take()
+
+
+@dataclass
+class _LoopHttp:
+    """One aiohttp session per event loop, handed to litellm as ``shared_session``."""
+
+    session: object
+    turn: _Turn
+
+
+_LOOP_HTTP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopHttp] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_http() -> _LoopHttp:
+    loop = asyncio.get_running_loop()
+    http = _LOOP_HTTP.get(loop)
+    if http is None or http.session.closed:
+        import aiohttp
+        from litellm.constants import (
+            AIOHTTP_CONNECTOR_LIMIT,
+            AIOHTTP_CONNECTOR_LIMIT_PER_HOST,
+            AIOHTTP_KEEPALIVE_TIMEOUT,
+            AIOHTTP_TTL_DNS_CACHE,
+        )
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(_on_request_start)
+        trace.on_request_end.append(_on_request_end)
+        # The connector settings litellm gives its own sessions; TLS settings (litellm.ssl_verify,
+        # SSL_CERT_FILE) are applied per request by litellm's transport, shared session or not.
+        connector = aiohttp.TCPConnector(
+            limit=AIOHTTP_CONNECTOR_LIMIT,
+            limit_per_host=AIOHTTP_CONNECTOR_LIMIT_PER_HOST,
+            keepalive_timeout=AIOHTTP_KEEPALIVE_TIMEOUT,
+            ttl_dns_cache=AIOHTTP_TTL_DNS_CACHE,
+        )
+        trust_env = bool(litellm.aiohttp_trust_env) or os.environ.get(
+            "AIOHTTP_TRUST_ENV", "").lower() in ("1", "true")  # fmt: skip
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                        trust_env=trust_env, trace_configs=[trace])  # fmt: skip
+        http = _LOOP_HTTP[loop] = _LoopHttp(session=session, turn=_Turn())
+    return http
 
 
 # --------------------------------------------------------------------------- errors
@@ -365,6 +479,12 @@ class ModelClient:
             cache.cache_dict.pop(key, None)
             getattr(cache, "ttl_dict", {}).pop(key, None)
         self._loops.pop(asyncio.get_running_loop(), None)
+        http = _LOOP_HTTP.pop(asyncio.get_running_loop(), None)
+        if http is not None:
+            try:
+                await http.session.close()
+            except Exception:  # closing is best effort
+                pass
 
     # ------------------------------------------------------------------ internals
     def _backoff_s(self, attempt: int) -> float:
@@ -425,10 +545,15 @@ class ModelClient:
             reservation = await limits.tokens.acquire(estimate + request.max_tokens)
         if limits.spacing is not None:
             await limits.spacing.acquire()
+        http = _loop_http()
+        call = _CallTurn(http.turn)
+        token = _CALL.set(call)
         started = time.perf_counter()
         try:
-            response = await asyncio.wait_for(
-                litellm.acompletion(
+            async with asyncio.timeout(config.timeout_s):
+                if limits.uses_http_session:
+                    await call.take()
+                response = await litellm.acompletion(
                     model=config.model,
                     messages=messages,
                     temperature=request.temperature,
@@ -440,13 +565,16 @@ class ModelClient:
                     num_retries=0,
                     max_retries=0,
                     drop_params=True,
-                ),
-                timeout=config.timeout_s,
-            )
+                    shared_session=http.session,
+                )
         except BaseException:
             if reservation is not None:
                 reservation[1] = 0.0  # a failed call consumed no tokens at the provider
             raise
+        finally:
+            call.give()
+            _CALL.reset(token)
+            limits.uses_http_session = limits.uses_http_session or call.saw_http
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             text = response.choices[0].message.content or ""

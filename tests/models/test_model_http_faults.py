@@ -254,3 +254,96 @@ def test_aclose_closes_the_sessions_litellm_opened_in_the_loop(server, humaneval
     results, opened, still = asyncio.run(calls_then_close())
     assert all(r.error is None for r in results)
     assert opened and not still
+
+
+# --------------------------------------------------------------------------- CPU turns
+def test_turns_are_given_back_after_answers_timeouts_and_refused_connections(server, humaneval):
+    from tasks.models import client as client_module
+
+    server.faults(error_kind="slow", error_rate=0.5, slow_ms=2000, fault_seed=3)
+    client = ModelClient(cache=None)
+    refused = ModelConfig("openai/sim-small", api_base=f"http://127.0.0.1:{free_port()}/v1",
+                          max_retries=1, timeout_s=5.0)  # fmt: skip
+
+    async def calls() -> tuple:
+        good = config_for(server, timeout_s=0.4, max_retries=0)
+        results = await asyncio.gather(
+            *(client.complete(good, r) for r in requests_for(humaneval, 12)),
+            client.complete(refused, ModelRequest((("user", "nobody listens"),))),
+        )
+        http = client_module._LOOP_HTTP[asyncio.get_running_loop()]
+        state = (http.turn.lock.locked(), client._state().limits[(good.model, good.api_base)])
+        await client.aclose()
+        return results, state, http.session.closed
+
+    results, (turn_held, limits), session_closed = asyncio.run(calls())
+    kinds = {(r.error or "ok").split(":")[0] for r in results}
+    assert kinds == {"ok", "timeout", "connection"}, kinds  # all three paths were exercised
+    assert not turn_held  # no path kept the turn
+    assert limits.uses_http_session  # the HTTP hooks saw these calls
+    assert session_closed  # aclose closed the shared session
+
+
+def test_a_turn_held_elsewhere_delays_a_call_but_never_blocks_it(server, humaneval, monkeypatch):
+    from tasks.models import client as client_module
+
+    monkeypatch.setattr(client_module._Turn, "WAIT_LIMIT_S", 0.3)
+    server.faults()
+    client = ModelClient(cache=None)
+    config = config_for(server)
+
+    async def call_while_the_turn_is_held() -> tuple:
+        await client.complete(config, ModelRequest((("user", "first, hooks seen"),)))
+        turn = client_module._LOOP_HTTP[asyncio.get_running_loop()].turn
+        await turn.lock.acquire()  # e.g. a call stuck on a lock inside litellm, never giving it up
+        started = time.monotonic()
+        result = await client.complete(config, ModelRequest((("user", "second"),)))
+        elapsed_s = time.monotonic() - started
+        turn.lock.release()
+        await client.aclose()
+        return result, elapsed_s
+
+    result, elapsed_s = asyncio.run(call_while_the_turn_is_held())
+    assert result.error is None, result.error
+    # it waited for the turn twice (before the call, when the answer came) and then went ahead
+    assert 0.5 <= elapsed_s < 5.0, elapsed_s
+
+
+def test_each_http_call_takes_the_turn_before_sending_and_when_its_answer_arrives(server, humaneval):
+    """The aiohttp hooks fire for litellm's requests: 2 turns per call, none kept afterwards."""
+    from tasks.models import client as client_module
+
+    server.faults(latency_ms=300)
+    client = ModelClient(cache=None)
+    config = config_for(server, max_concurrency=8)
+    finished: list[int] = []
+
+    async def one(index: int, request: ModelRequest) -> None:
+        result = await client.complete(config, request)
+        assert result.error is None, result.error
+        finished.append(index)
+
+    async def calls() -> list[float]:
+        await client.complete(config, ModelRequest((("user", "warm, hooks seen"),)))
+        gaps = []
+        turn = client_module._LOOP_HTTP[asyncio.get_running_loop()].turn
+        original_take = client_module._CallTurn.take
+
+        async def timed_take(call):
+            await original_take(call)
+            if call.held:
+                gaps.append(time.monotonic())
+
+        client_module._CallTurn.take = timed_take
+        try:
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests_for(humaneval, 8))))
+        finally:
+            client_module._CallTurn.take = original_take
+        assert not turn.lock.locked()
+        await client.aclose()
+        return gaps
+
+    turns = asyncio.run(calls())
+    assert sorted(finished) == list(range(8))
+    # each call took the turn before it started and again when its answer came
+    assert len(turns) == 16, len(turns)
