@@ -108,7 +108,7 @@ def test_fractions_and_non_finite_numbers_are_never_digested():
         assert _child.canonical_digest(_child.encode(value)) is None
         record = _child._output_record(value, dumps, True)
         assert record[0] == "l"  # sent whole: compared with a tolerance in the parent
-        assert codec.outputs_equal(codec.decode(record), value)  # NaN equals NaN there
+        assert repr(codec.decode(record)) == repr(value)
 
 
 def test_large_outputs_compare_through_their_digest_in_the_parent():
