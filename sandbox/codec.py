@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import base64
 import math
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from sandbox import _child
+from sandbox.identity_cache import IdentityCache
 
 MAX_DEPTH = 250
 DEFAULT_FLOAT_ATOL = 1e-6
@@ -135,33 +134,23 @@ def polynomial_root_ok(got: Any, args: tuple, atol: float) -> bool:
         return False
 
 
-_DIGEST_CACHE_SIZE = 1024
-_digest_cache: OrderedDict[int, tuple[Any, str | None]] = OrderedDict()
-_digest_cache_lock = threading.Lock()
+_expected_digests: IdentityCache[str | None] = IdentityCache(max_entries=1024)
 
 
 def _expected_digest(expected: Any) -> str | None:
-    """The digest of an expected value, computed once per value object (LRU).
+    """The digest of an expected value, computed once per value object.
 
     Large expected outputs are compared once per sample and again when the result is
     assembled, and every sample of a problem shares them; a million-item digest costs ~0.3 s.
-    Keyed by ``id()``: the entry holds the object itself, so the id cannot be reused meanwhile.
     """
-    key = id(expected)
-    with _digest_cache_lock:
-        cached = _digest_cache.get(key)
-        if cached is not None and cached[0] is expected:
-            _digest_cache.move_to_end(key)
-            return cached[1]
+    return _expected_digests.get(expected, _digest_of)
+
+
+def _digest_of(value: Any) -> str | None:
     try:
-        digest = _child.canonical_digest(_child.encode(expected))
+        return _child.canonical_digest(_child.encode(value))
     except Exception:  # noqa: BLE001 - an expected value that cannot be encoded cannot match
-        digest = None
-    with _digest_cache_lock:
-        _digest_cache[key] = (expected, digest)
-        while len(_digest_cache) > _DIGEST_CACHE_SIZE:
-            _digest_cache.popitem(last=False)
-    return digest
+        return None
 
 
 def compare(got: Any, expected: Any, args: tuple, comparison: str, atol: float) -> bool:

@@ -47,7 +47,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from typing import Any
 import psutil
 
 from sandbox import _child, codec
+from sandbox.identity_cache import IdentityCache
 from sandbox.types import (
     CRASHED,
     FAILED,
@@ -619,28 +619,14 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
     raise TypeError(f"unknown test spec {type(tests).__name__}")
 
 
-_PICKLED_CACHE_SIZE = 256
-_pickled_cache: OrderedDict[int, tuple[CallTests, tuple[bytes, ...]]] = OrderedDict()
-_pickled_cache_lock = threading.Lock()
+_pickled_inputs_cache: IdentityCache[tuple[bytes, ...]] = IdentityCache(max_entries=256)
 
 
 def _pickled_inputs(tests: CallTests) -> tuple[bytes, ...]:
-    """Each input pickled once per CallTests object: every sample of a problem shares them.
-
-    Keyed by ``id()``; the entry holds the object, so the id cannot be reused meanwhile.
-    """
-    key = id(tests)
-    with _pickled_cache_lock:
-        cached = _pickled_cache.get(key)
-        if cached is not None and cached[0] is tests:
-            _pickled_cache.move_to_end(key)
-            return cached[1]
-    pickled = tuple(pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL) for args in tests.inputs)
-    with _pickled_cache_lock:
-        _pickled_cache[key] = (tests, pickled)
-        while len(_pickled_cache) > _PICKLED_CACHE_SIZE:
-            _pickled_cache.popitem(last=False)
-    return pickled
+    """Each input pickled once per CallTests object: every sample of a problem shares them."""
+    return _pickled_inputs_cache.get(
+        tests, lambda t: tuple(pickle.dumps(tuple(args), protocol=pickle.HIGHEST_PROTOCOL) for args in t.inputs)
+    )
 
 
 # CPython 3.11's parser is not safe to enter from several threads at once: concurrent
