@@ -27,6 +27,11 @@
   ``model_pricing(config)``; litellm's own response cost is not used.
 - **Event loops:** call ``await client.aclose()`` before a loop ends (e.g. at the end of each
   chunk's ``asyncio.run``): it closes the HTTP sessions litellm opened in that loop.
+- **One HTTP session per event loop,** handed to litellm as ``shared_session``; its aiohttp trace
+  hooks let calls take turns at litellm's CPU-bound work (``_Turn``), which keeps a single
+  process near the ideal request rate at high concurrency. A turn only orders work: a wait for
+  it is capped at ``_Turn.WAIT_LIMIT_S``, and the timeout, retries and limits above are as
+  without it.
 - **Secrets:** the API key is read from the variable named by ``config.api_key_env`` at call
   time, handed to litellm only, and scrubbed from error texts; the cache never sees it.
 - **Sampling seed sent to the provider:** ``request.seed + 1_000_003 * request.sample_index``,
