@@ -16,6 +16,9 @@ Prints (and with --json writes) four figures:
 
 Run: .venv/bin/python benchmarks/llm_bench.py [--requests 960] [--rate-limit 50] [--json out.json]
      .venv/bin/python benchmarks/llm_bench.py --only calibration
+A/B switches for the load part (compare runs interleaved; the machine is shared and noisy):
+     --no-turns    litellm's per-call work interleaved round-robin, as before the client's turns
+     --openai-sdk  OpenAI-compatible calls through the OpenAI SDK instead of litellm's own handler
 Every process it starts is its own child and is stopped by PID when it ends.
 """
 
@@ -92,8 +95,19 @@ class Server:
                 self.process.wait()
 
 
-def _worker(api_base, cache_dir, worker_index, requests, concurrency, rpm, ready, go, results) -> None:
+def _worker(api_base, cache_dir, worker_index, requests, concurrency, rpm, ablations, ready, go,
+            results) -> None:  # fmt: skip
+    if "openai_sdk" in ablations:
+        os.environ["EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"] = "False"
     from tasks.models import ModelClient, ResponseCache
+
+    if "no_turns" in ablations:
+        from tasks.models import client as client_module
+
+        async def never_take(call) -> None:
+            return None
+
+        client_module._CallTurn.take = never_take
     from tasks.records import ModelConfig, ModelRequest
 
     config = ModelConfig(
@@ -127,6 +141,9 @@ def _worker(api_base, cache_dir, worker_index, requests, concurrency, rpm, ready
     results.put((worker_index, wall_start, wall_end, cpu_s, errors, hits, len(batch)))
 
 
+ABLATIONS: tuple[str, ...] = ()  # set from the command line
+
+
 def run_workers(server, workers, requests, concurrency=CONCURRENCY, rpm=None, cache_dir=None):
     api_base = server.api_base
     context = multiprocessing.get_context("spawn")
@@ -134,7 +151,8 @@ def run_workers(server, workers, requests, concurrency=CONCURRENCY, rpm=None, ca
     processes = [
         context.Process(
             target=_worker,
-            args=(api_base, cache_dir, index, requests, concurrency, rpm, ready, go, results),
+            args=(api_base, cache_dir, index, requests, concurrency, rpm, ABLATIONS, ready, go,
+                  results),  # fmt: skip
         )
         for index in range(workers)
     ]
@@ -223,7 +241,13 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=50.0, help="N for the rate-limit run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--only", choices=("load", "calibration"), help="run one part only")
+    parser.add_argument("--no-turns", action="store_true", help="A/B: clients take no CPU turns")
+    parser.add_argument("--openai-sdk", action="store_true",
+                        help="A/B: OpenAI-compatible calls through the OpenAI SDK")  # fmt: skip
     options = parser.parse_args()
+    global ABLATIONS
+    ABLATIONS = tuple(name for name, on in (("no_turns", options.no_turns),
+                                            ("openai_sdk", options.openai_sdk)) if on)  # fmt: skip
     figures: dict = {}
     if options.only != "load":
         figures["calibration"] = calibration()
@@ -235,7 +259,10 @@ def main() -> None:
             return
 
     ideal_one = CONCURRENCY * 1000 / LATENCY_MS
-    figures.update({"latency_ms": LATENCY_MS, "ideal_rate_one_worker": ideal_one})
+    figures.update({"latency_ms": LATENCY_MS, "ideal_rate_one_worker": ideal_one,
+                    "ablations": list(ABLATIONS)})  # fmt: skip
+    if ABLATIONS:
+        print("A/B run with: " + ", ".join(ABLATIONS))
     with tempfile.TemporaryDirectory(prefix="llm-bench-") as scratch:
         server = Server("--latency-ms", str(LATENCY_MS))
         try:
@@ -282,7 +309,7 @@ def main() -> None:
             figures["rate_limited"] = limited
             print(f"rate limit {limit:g}/s: {limited['rate_per_s']} req/s, server saw at most"
                   f" {limited['server_max_requests_in_1s']} in any 1 s window,"
-                  f" {limited['server_429s']} x 429")  # fmt: skip
+                  f" {limited['server_429s']} x 429, load average {limited['load_average_1min']}")  # fmt: skip
         finally:
             server.stop()
     if options.json:
