@@ -1036,6 +1036,19 @@ def _report_setup_failure(job: dict | None, result_fd: int, error: BaseException
         os._exit(71)
 
 
+def _enter_job_baseline() -> None:
+    """What every job inherits from the process that forks it, set once there.
+
+    The environment jobs see (HOME and TMPDIR are added per job), and no_new_privs: no
+    execve can gain privileges (set-uid binaries) in this process or any descendant. Set in
+    the zygote, jobs skip a ctypes call and an environment rebuild each (~0.3 ms of page
+    faults after fork).
+    """
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
 def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int | None) -> None:
     """Last steps in the sandboxed process (as root until the drop), then the runner. Never returns."""
     try:
@@ -1049,12 +1062,10 @@ def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int |
         keep = sorted({0, 1, 2, result_fd})
         for low, high in zip(keep, keep[1:] + [65536]):
             os.closerange(low + 1, high)
-        os.environ.clear()
-        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"})
+        os.environ["HOME"] = os.environ["TMPDIR"] = work  # the rest: _enter_job_baseline()
         os.chdir(work)
         if uid is not None:
             _drop_privileges(uid)
-        prctl(PR_SET_NO_NEW_PRIVS, 1)
         _apply_rlimits(limits)
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
@@ -1260,6 +1271,7 @@ def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
 
         work_dir = tempfile.mkdtemp(prefix="patflow-sandbox-")
     uid = _job_uid(os.getpid()) if drop else None
+    _enter_job_baseline()
     pid = os.fork()
     if pid == 0:
         try:
@@ -1456,6 +1468,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             setup_namespace_mounts()
         else:
             prctl(PR_SET_CHILD_SUBREAPER, 1)
+        _enter_job_baseline()
     except OSError as error:
         master.sendall(json.dumps({"ready": False, "error": f"namespace set-up failed: {error}"}).encode())
         os._exit(3)
@@ -1618,7 +1631,8 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             try:
                 _signal.set_wakeup_fd(-1)
                 os.setsid()
-                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                if not namespaced:  # in the pid namespace, the zygote's death kills every job
+                    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
                 keep = sorted({payload_fd, result_fd, out_fd})
                 for low, high in zip([2] + keep, keep + [65536]):
                     os.closerange(low + 1, high)

@@ -313,6 +313,15 @@ def test_environment_never_reaches_the_child(monkeypatch):
     assert result.outputs[0] == ["HOME", "LANG", "PATH", "TMPDIR"]
 
 
+def test_jobs_can_never_gain_privileges_through_execve():
+    program = (
+        "def f():\n"
+        "    status = open('/proc/self/status').read().splitlines()\n"
+        "    return [line.split()[1] for line in status if line.startswith('NoNewPrivs')]\n"
+    )
+    assert run(program, CallTests("f", ((),))).outputs == (["1"],)
+
+
 # --------------------------------------------------------------------------- real data
 def test_every_humaneval_canonical_solution_passes_and_return_none_fails(shared_datasets):
     with gzip.open(shared_datasets / "humaneval" / "HumanEval.jsonl.gz", "rt") as handle:
