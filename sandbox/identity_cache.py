@@ -2,7 +2,8 @@
 
 For the parent's per-problem work that every sample repeats (pickling a CallTests' inputs,
 hashing a large expected output). Keyed by ``id()``: each entry holds the object itself, so
-its id cannot be handed to another object while the entry lives.
+its id cannot be handed to another object while the entry lives. The objects are treated as
+immutable: mutating one in place after its value was cached is not noticed.
 """
 
 from __future__ import annotations
