@@ -873,49 +873,56 @@ class Runner:
 WORK_DIR = "/tmp/work"  # in the sandbox's own /tmp: working-directory slots (fork server) or the job's tmpfs (spawn)
 
 
-def _hide_home_keep_interpreter() -> None:
-    """Cover root's home with an empty tmpfs, re-binding only the interpreter's files (pyenv).
+def _kept_paths(under: str, candidates) -> list[str]:
+    """The existing directories among ``candidates`` inside ``under``, outermost only."""
+    found = sorted({path for path in candidates if path.startswith(under + "/") and os.path.isdir(path)})
+    return [path for path in found if not any(path.startswith(other + "/") for other in found)]
 
-    After the uid drop root's home (mode 700) would make lazily imported modules unreadable;
-    this keeps them readable and hides everything else there (dotfiles, keys, caches).
+
+def _cover_keeping(target: str, options: str, keep: list[str], holds_dir: str) -> None:
+    """Mount an empty tmpfs on ``target``; the directories in ``keep`` (inside it) stay, read-only.
+
+    Each kept directory is bind-mounted aside (into ``holds_dir``, which must not be inside
+    ``target``), the tmpfs goes on, and the directory is re-created there and bound back.
     """
-    home = "/root"
-    if not os.path.isdir(home):
-        return
-    keep = set()
-    for path in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))):
-        if path.startswith(home + "/"):
-            keep.add(home + "/" + path[len(home) + 1 :].split("/")[0])
     holds = []
-    for i, path in enumerate(sorted(keep)):
-        hold = f"/tmp/.hold{i}"
+    for i, path in enumerate(keep):
+        hold = f"{holds_dir}/.hold{i}"
         os.mkdir(hold)
         mount(path, hold, None, MS_BIND | MS_REC)
         holds.append((hold, path))
-    mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
     for hold, path in holds:
-        os.mkdir(path)
+        os.makedirs(path, exist_ok=True)
         mount(hold, path, None, MS_BIND | MS_REC)
         mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         umount(hold)
         os.rmdir(hold)
 
 
-def setup_namespace_mounts() -> None:
+def setup_namespace_mounts(site_packages=()) -> None:
     """As root in fresh mount + pid namespaces: the file system every job then sees.
 
     The host's root file system becomes read-only (no job can write to the host disk, its
     home or the project), /proc shows only this pid namespace (hidepid=2: only one's own
     processes), /tmp and /dev/shm are small private tmpfs that only root can write, and the
-    home of root is hidden except for the interpreter.
+    home of root is hidden. Kept, read-only, inside /tmp and root's home: the interpreter and
+    the site-packages directories programs import installed libraries from (a virtualenv in a
+    checkout under /tmp, or a pyenv under /root), and nothing else of those trees.
     """
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
-    if os.path.isdir("/dev/shm"):
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-    _hide_home_keep_interpreter()
+    interpreter = (sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)))
+    wanted = [os.path.realpath(path) for path in (*interpreter, *site_packages)]
+    holds_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    if holds_dir:
+        # /dev/shm's own tmpfs first: it holds /tmp's kept directories while /tmp is covered.
+        mount("tmpfs", holds_dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    tmp_keep = _kept_paths("/tmp", wanted) if holds_dir else []
+    _cover_keeping("/tmp", "size=4m,mode=755", tmp_keep, holds_dir or "/")
+    if os.path.isdir("/root"):
+        _cover_keeping("/root", "size=1m,mode=755", _kept_paths("/root", wanted), "/tmp")
     os.mkdir(WORK_DIR, 0o755)
 
 
@@ -1277,7 +1284,7 @@ def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
         try:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if namespaced:
-                setup_namespace_mounts()
+                setup_namespace_mounts(config.get("site_packages", ()))
                 mount_job_tmpfs(job["limits"], uid if uid is not None else 0)
                 work = WORK_DIR
             else:
@@ -1465,7 +1472,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
     try:
         if namespaced:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            setup_namespace_mounts()
+            setup_namespace_mounts(config.get("site_packages", ()))
         else:
             prctl(PR_SET_CHILD_SUBREAPER, 1)
         _enter_job_baseline()

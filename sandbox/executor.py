@@ -103,7 +103,7 @@ def _config() -> dict:
 
 def _site_packages() -> list[str]:
     """This interpreter's site-packages, for programs that import installed libraries (numpy)."""
-    return [path for path in site.getsitepackages() if os.path.isdir(path)]
+    return [os.path.realpath(path) for path in site.getsitepackages() if os.path.isdir(path)]
 
 
 # Not -I: it implies -E, which ignores PYTHONHASHSEED, and str hashing (so set iteration order)
