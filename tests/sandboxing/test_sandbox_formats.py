@@ -9,6 +9,9 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
+import site
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -310,6 +313,14 @@ def test_environment_never_reaches_the_child(monkeypatch):
     program = "import os\ndef f():\n    return sorted(os.environ)\n"
     result = run(program, CallTests("f", ((),)))
     assert result.outputs[0] == ["HOME", "LANG", "PATH", "TMPDIR"]
+
+
+def test_roots_home_shows_only_the_interpreter_and_site_packages():
+    kept = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, *site.getsitepackages())}
+    visible = {p.split("/")[2] for p in kept if p.startswith("/root/")}  # first component under /root
+    program = "import os\ndef f():\n    return sorted(os.listdir('/root')) if os.path.isdir('/root') else []\n"
+    listed = run(program, CallTests("f", ((),))).outputs[0]
+    assert set(listed) <= visible, f"/root shows more than the interpreter: {listed}"
 
 
 def test_jobs_can_never_gain_privileges_through_execve():
