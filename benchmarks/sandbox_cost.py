@@ -8,7 +8,10 @@ Prints, for a one-line program run one at a time through ``sandbox.execute``:
 - the cost of fork() + exit of a process that imported what the zygote imports, against a
   bare interpreter (both measured here, in children of this script).
 
-    .venv/bin/python benchmarks/sandbox_cost.py [--executions 300]
+    .venv/bin/python benchmarks/sandbox_cost.py [--executions 300] [--repo DIR]
+
+``--repo`` measures another checkout's ``sandbox/`` with this script (e.g. an older commit:
+``git worktree add /tmp/before ae3f5e5``), for before/after figures from one session.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if "--repo" in sys.argv[:-1]:
+    REPO_ROOT = Path(sys.argv[sys.argv.index("--repo") + 1]).resolve()
 sys.path.insert(0, str(REPO_ROOT))
 
 from sandbox import execute  # noqa: E402
@@ -42,7 +47,7 @@ if sys.argv[1] == "zygote-like":
     child = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(child)
     child._preimport()
-    child._warm_up()
+    getattr(child, "_warm_up", lambda: None)()
 gc.collect()
 gc.freeze()
 def busy():
@@ -71,9 +76,10 @@ def _proc_stat() -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", type=int, default=300)
+    parser.add_argument("--repo", type=Path, default=None, help="measure this checkout's sandbox/ instead")
     args = parser.parse_args()
     tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    print(f"sandbox: {REPO_ROOT / 'sandbox'}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
 
     for _ in range(5):
         execute(TRIVIAL)
