@@ -943,8 +943,8 @@ class WorkDirSlots:
     Each slot is its own tmpfs (so its size is the job's bound and a full disk is the job's
     alone) under the server's /tmp/work, mode 700 and handed to the job's own uid: a job
     cannot enter another's. A slot is wiped when its job is over and all its processes are
-    gone. Mounting a tmpfs in a fresh mount namespace per job cost 0.5-1 ms of CPU (measured
-    here: set-up plus namespace teardown at exit); a slot costs a chown and a directory scan.
+    gone. A slot costs a chown and a directory scan; a fresh mount namespace and tmpfs per job
+    cost their set-up and, at the job's exit, the namespace's teardown.
     """
 
     def __init__(self, root: str) -> None:
@@ -1048,8 +1048,8 @@ def _enter_job_baseline() -> None:
 
     The environment jobs see (HOME and TMPDIR are added per job), and no_new_privs: no
     execve can gain privileges (set-uid binaries) in this process or any descendant. Set in
-    the zygote, jobs skip a ctypes call and an environment rebuild each (~0.3 ms of page
-    faults after fork).
+    the zygote, jobs skip a ctypes call and an environment rebuild each (page faults after
+    the fork).
     """
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
@@ -1342,9 +1342,9 @@ def _f(values, *, key=None):
 def _warm_up() -> None:
     """Do once in the zygote what every job would otherwise do first, each in its own child.
 
-    The first ``compile()`` in a process builds CPython's ~120 AST node classes (PEP 3.11's
-    ``PyAST_Check`` initialises them), ~1.5 ms; JSON encoding and exception formatting have
-    first-use costs too. Done here, forked jobs share the result.
+    The first ``compile()`` in a process builds CPython's ~120 AST node classes (in 3.11,
+    ``compile``'s ``PyAST_Check`` initialises them): the largest single cost of a job before
+    this warm-up. JSON encoding and exception formatting have first-use costs too. Done here, forked jobs share the result.
     """
     namespace: dict = {"__name__": "__warm_up__"}
     exec(compile(_WARM_UP_PROGRAM, "<warm-up>", "exec"), namespace)  # noqa: S102 - our own code
@@ -1624,7 +1624,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             if job_cgroups is not None:
                 paths = job_cgroups.create(counter)
             if namespaced:
-                size_mb = int(message[1:] or 16)
+                size_mb = int(message[1:]) if len(message) > 1 else work_dir_size_mb(0)
                 slot = slots.take(size_mb, uid if uid is not None else 0)
             else:
                 import tempfile
