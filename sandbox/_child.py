@@ -104,7 +104,7 @@ SANDBOX_UID_SPAN = 50_000
 SOLUTION_FILENAME = "<solution>"
 SOLUTION_MODULE = "__solution__"
 DETAIL_CHARS = 500
-MAX_RECORD_BYTES = 8 * 1024 * 1024
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 # Modules imported once in the warm server so that children do not pay for them (and so that
 # they stay importable where the interpreter's files are not readable after the uid drop).
@@ -230,6 +230,7 @@ def encode(value, depth: int = 0):
 _SAFE_INT = 2**53  # JSON numbers round-trip exactly below this; larger ints cross as hex
 _JSON_EXACT = frozenset({int, float, str, bool, type(None)})
 _NUMBERS = frozenset({int, float, bool})
+_INTEGERS = frozenset({int, bool})
 
 
 def _json_exact_items(items) -> bool:
@@ -356,14 +357,47 @@ def canonical_digest(encoded) -> str | None:
     return _form_digest(form)
 
 
-def _output_record(value, dumps, digest_large: bool):
-    """What a call's output crosses as: its encoding, or the digest of a large float-free one.
+PACK_MAX_ITEMS = 1_200_000  # packed, 10.7 bytes per item in the record: under MAX_RECORD_BYTES
 
-    A long list or tuple of numbers goes straight to its digest, without encoding it first
-    (the same digest ``canonical_digest(encode(value))`` gives, at half the cost).
+
+def _packed_numbers(value, kinds: set) -> list | None:
+    """A long list or tuple of numbers as its machine values: ``["#a", "l"|"t", "q"|"d", base64]``.
+
+    Exact both ways: 64-bit ints as int64, and floats (with any ints below 2**53 among them)
+    as IEEE doubles, bit for bit. C-level passes only; the parent rebuilds the list and
+    compares it as it compares any output, tolerance included. None if it does not fit.
     """
-    if digest_large and type(value) in (list, tuple) and len(value) * 2 > DIGEST_THRESHOLD_BYTES:
-        if set(map(type, value)) <= _NUMBERS:
+    import array
+    from binascii import b2a_base64
+
+    if len(value) > PACK_MAX_ITEMS:
+        return None
+    try:
+        if kinds <= _INTEGERS:
+            packed = array.array("q", value)
+        else:
+            if int in kinds and not (-_SAFE_INT < min(value) and max(value) < _SAFE_INT):
+                return None  # an int a double cannot hold exactly (a NaN first also lands here)
+            packed = array.array("d", value)
+    except (OverflowError, TypeError):
+        return None
+    body = b2a_base64(packed.tobytes(), newline=False).decode("ascii")
+    return ["#a", "l" if type(value) is list else "t", packed.typecode, body]
+
+
+def _output_record(value, dumps, compact_large: bool):
+    """What a call's output crosses as: its encoding, or a compact form of a large one.
+
+    With ``compact_large`` (the parent holds expected values), a long list or tuple of numbers
+    crosses packed (``_packed_numbers``) and any other large float-free output as the digest
+    of its canonical form. Without, every output crosses whole.
+    """
+    if compact_large and type(value) in (list, tuple) and len(value) * 2 > DIGEST_THRESHOLD_BYTES:
+        kinds = set(map(type, value))
+        if kinds <= _NUMBERS:
+            packed = _packed_numbers(value, kinds)
+            if packed is not None:
+                return packed
             try:
                 numbers = _numbers_form(value)
             except ValueError:  # fractions: compared with a tolerance, so sent whole
@@ -372,7 +406,7 @@ def _output_record(value, dumps, digest_large: bool):
                 form = ["l" if type(value) is list else "t", numbers]
                 return ["#", _form_digest(form)]
     encoded = encode(value)
-    return _digest_if_large(encoded, dumps) if digest_large else encoded
+    return _digest_if_large(encoded, dumps) if compact_large else encoded
 
 
 def _digest_if_large(encoded, dumps):
@@ -787,26 +821,35 @@ class Runner:
         entry = job["entry_point"]
         inputs = job["inputs"]
         function = namespace.get(entry)
+        if function is None or not callable(function):
+            for index in range(job["start"], len(inputs)):
+                self.finish_test(index, "error:NameError", f"the program defines no function {entry!r}", self._clock(), snapshot)
+            return
+        # The loop runs up to ~1,000 times per job: what the passing path touches is bound here.
+        clock, loads, emit, dumps, tampered = self._clock, pickle.loads, self.emit, self._dumps, snapshot.tampered
+        compact_large = job.get("compact_large", False)
         for index in range(job["start"], len(inputs)):
-            started = self._clock()
-            if function is None or not callable(function):
-                self.finish_test(index, "error:NameError", f"the program defines no function {entry!r}", started, snapshot)
-                continue
+            started = clock()
             try:
-                args = pickle.loads(inputs[index])  # a fresh copy per call: solutions mutate inputs
+                args = loads(inputs[index])  # a fresh copy per call: solutions mutate inputs
                 result = function(*args)
             except BaseException as error:  # noqa: BLE001
                 self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
                 continue
             try:
-                encoded = _output_record(result, self._dumps, job.get("digest_large", False))
+                encoded = _output_record(result, dumps, compact_large)
             except Unencodable as error:
                 self.finish_test(index, "error:UnencodableOutput", _truncate(str(error)), started, snapshot)
                 continue
             except BaseException as error:  # noqa: BLE001
                 self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
                 continue
-            self.finish_test(index, "passed", "", started, snapshot, encoded)
+            duration_ms = (clock() - started) * 1000
+            found = tampered()
+            if found:
+                self.finish_test(index, "failed", "reward hack: " + found, started, snapshot)
+            else:
+                emit("T", index, "passed", "", duration_ms, [encoded])
 
     # --- stdin/stdout programs
     def run_stdio(self) -> None:

@@ -4,8 +4,11 @@ The child encodes a returned value as plain JSON with tags (``sandbox/_child.py:
 ``["l", [...]]`` list, ``["t", ...]`` tuple, ``["s", ...]`` set, ``["z", ...]`` frozenset,
 ``["d", [[k, v], ...]]`` dict, ``["b", base64]`` bytes, ``["y", base64]`` bytearray,
 ``["c", re, im]`` complex, ``["i", hex]`` big int, ``["f", "nan"|"inf"|"-inf"]`` float;
-None/bool/int/float/str stand for themselves. ``decode`` accepts nothing else: nothing the
-child sends is ever unpickled or evaluated.
+None/bool/int/float/str stand for themselves. When the parent holds expected values, a large
+output crosses compactly, at the top level only: ``["#a", "l"|"t", "q"|"d", base64]`` a long
+list or tuple of int64s or doubles, ``["#", hex]`` the BLAKE2b digest of any other large
+float-free value. ``decode`` accepts nothing else: nothing the child sends is ever unpickled
+or evaluated.
 
 Comparison modes are data (``CallTests.comparison``), never benchmark names:
 - ``equal``: ``got == expected``; otherwise, when ``atol > 0`` or the expected value is a
@@ -18,8 +21,11 @@ Comparison modes are data (``CallTests.comparison``), never benchmark names:
 
 from __future__ import annotations
 
+import array
 import base64
+import binascii
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sandbox import _child
@@ -43,8 +49,11 @@ class Digest(str):
 
 
 def decode(data: Any, depth: int = 0) -> Any:
-    if depth == 0 and type(data) is list and len(data) == 2 and data[0] == "#" and type(data[1]) is str:
-        return Digest(data[1])
+    if depth == 0 and type(data) is list and data and data[0] in ("#", "#a"):
+        if len(data) == 2 and data[0] == "#" and type(data[1]) is str:
+            return Digest(data[1])
+        if len(data) == 4:
+            return PackedNumbers(*data[1:])
     if depth > MAX_DEPTH:
         raise MalformedOutput("nested too deeply")
     kind = type(data)
@@ -81,6 +90,70 @@ def decode(data: Any, depth: int = 0) -> Any:
     except (TypeError, ValueError) as error:  # unhashable set items, bad base64, bad hex
         raise MalformedOutput(str(error)) from error
     raise MalformedOutput(f"unknown tag {tag!r}")
+
+
+class PackedNumbers:
+    """A long list or tuple of numbers as the child packed it (``_child._packed_numbers``).
+
+    Compared first in its packed form, against the expected value packed the same way (one
+    string comparison); unpacked only when those differ (another type code, -0.0, a
+    tolerance). ``decode`` checks the shape; a body that is not base64 fails to unpack, and
+    such an output equals nothing.
+    """
+
+    __slots__ = ("form", "_values")
+
+    def __init__(self, container: Any, typecode: Any, body: Any) -> None:
+        if container not in ("l", "t") or typecode not in ("q", "d") or type(body) is not str:
+            raise MalformedOutput("bad packed numbers")
+        padding = len(body) - len(body.rstrip("="))
+        if len(body) % 4 or padding > 2 or (len(body) // 4 * 3 - padding) % 8:
+            raise MalformedOutput("bad packed numbers: not whole 8-byte numbers")
+        self.form = ["#a", container, typecode, body]
+        self._values: list | tuple | None = None
+
+    def values(self) -> list | tuple:
+        """The numbers (MalformedOutput if the body is not base64)."""
+        if self._values is None:
+            container, typecode, body = self.form[1:]
+            numbers = array.array(typecode)
+            try:
+                numbers.frombytes(binascii.a2b_base64(body))
+            except (binascii.Error, ValueError) as error:
+                raise MalformedOutput(f"bad packed numbers: {error}") from error
+            items = numbers.tolist()
+            self._values = items if container == "l" else tuple(items)
+        return self._values
+
+    def __repr__(self) -> str:
+        try:
+            return repr(self.values())
+        except MalformedOutput:
+            return "<malformed packed numbers>"
+
+
+_expected_packed: IdentityCache[list | None] = IdentityCache(max_entries=1024)
+
+
+def _packed_form(value: Any) -> list | None:
+    """``value`` packed as the child would pack it, or None (computed once per value object)."""
+
+    def pack(value: Any) -> list | None:
+        if type(value) not in (list, tuple):
+            return None
+        kinds = set(map(type, value))
+        return _child._packed_numbers(value, kinds) if kinds <= _child._NUMBERS else None
+
+    return _expected_packed.get(value, pack)
+
+
+def _packed_equal(got: PackedNumbers, expected: Any, atol: float) -> bool:
+    if got.form == _packed_form(expected):
+        return True
+    try:
+        return outputs_equal(got.values(), expected, atol)
+    except MalformedOutput:
+        return False
 
 
 def _is_number(value: Any) -> bool:
@@ -123,7 +196,7 @@ def outputs_equal(got: Any, expected: Any, atol: float = 0.0) -> bool:
     return _close(got, expected, tolerance)
 
 
-def polynomial_root_ok(got: Any, args: tuple, atol: float) -> bool:
+def polynomial_root_ok(got: Any, args: Sequence[Any], atol: float) -> bool:
     if not _is_number(got) or not args:
         return False
     tolerance = atol if atol > 0 else DEFAULT_FLOAT_ATOL
@@ -153,9 +226,11 @@ def _digest_of(value: Any) -> str | None:
         return None
 
 
-def compare(got: Any, expected: Any, args: tuple, comparison: str, atol: float) -> bool:
+def compare(got: Any, expected: Any, args: Sequence[Any], comparison: str, atol: float) -> bool:
     if isinstance(got, Digest):
         return comparison == "equal" and _expected_digest(expected) == str(got)
+    if isinstance(got, PackedNumbers):
+        return comparison == "equal" and _packed_equal(got, expected, atol)
     if comparison == "polynomial_root":
         return polynomial_root_ok(got, args, atol)
     if comparison == "equal":

@@ -8,8 +8,10 @@ environment reaches the server or its children.
 
 The parent owns the clock. Per-test wall-time deadlines run here: the child writes one record
 per finished test to a dedicated pipe, and each record (counted, not parsed, while the child
-runs) starts the next test's deadline; records are parsed once at the end (or as they come
-with ``stop_on_first_failure``, to stop early). On a deadline, an output flood (stdout and
+runs) starts the next test's deadline. Records whose outputs the parent judges (call tests
+with expected values, and every format under ``stop_on_first_failure``) are parsed and judged
+as they come, at most once per wake-up, so a thousand large outputs are never held at once and
+a first failure can stop the run; other records are parsed once, at the end. On a deadline, an output flood (stdout and
 stderr share one capped pipe) or any other exit path, the job's whole tree is killed (by the
 fork server: its process group, its cgroup if any, and every orphan re-parented to it; in
 spawn mode: the process group and every descendant psutil finds).
@@ -360,7 +362,9 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits, passes=None) -> _RunState:
+def _run_child(
+    job: dict, first: int, time_limits_s: list[float], limits: Limits, passes=None, stop_on_failure: bool = False
+) -> _RunState:
     total = len(time_limits_s)
     state = _RunState(first=first, total=total, next_index=first)
     nonce = secrets.token_hex(16)
@@ -382,7 +386,7 @@ def _run_child(job: dict, first: int, time_limits_s: list[float], limits: Limits
         finally:
             for fd in (payload_fd, result_w, out_w):
                 os.close(fd)
-        _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits, passes)
+        _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits, passes, stop_on_failure)
     finally:
         if launch is not None:
             launch.close()
@@ -400,15 +404,17 @@ def _watch(
     time_limits_s,
     limits: Limits,
     passes=None,
+    stop_on_failure: bool = False,
 ) -> None:
-    """Own the clock while the child runs; parse its records once, after it is gone.
+    """Own the clock while the child runs; parse its records as they come or once at the end.
 
-    While running, only complete lines are counted (one per finished test after the load
-    line) to move the per-test deadline: parsing waits until the end, in one batch. Lines a
-    program forges can only move its own deadline, never past the whole run's budget.
+    Complete lines are counted (one per finished test after the load line) to move the
+    per-test deadline. With ``passes`` (the parent judges outputs), new records are parsed
+    and judged after each wake-up, and a failure ends the run if ``stop_on_failure``;
+    otherwise parsing waits until the end, in one batch. Lines a program forges can only move
+    its own deadline, never past the whole run's budget.
     """
-    received = bytearray()  # everything read from the result pipe
-    parsed = 0  # bytes of ``received`` already parsed (stop_on_first_failure parses as it goes)
+    received = bytearray()  # read from the result pipe and not yet parsed (judged records leave it)
     lines_seen = 0
     watched = [result_r, out_r, launch]
     started = time.monotonic()
@@ -466,8 +472,8 @@ def _watch(
                 launch.on_readable()
         if got_records and passes is not None:
             judging_started = time.monotonic()
-            failed, parsed = _first_failure_seen(received, parsed, nonce, state, time_limits_s, limits, passes)
-            if failed:
+            failed = _judge_new_records(received, nonce, state, time_limits_s, limits, passes)
+            if failed and stop_on_failure:
                 state.stop_reason = "first_failure"
                 launch.kill()
                 break
@@ -482,7 +488,7 @@ def _watch(
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
     if done:
         _drain(result_r, received)
-        _apply_records(bytes(received[parsed:]), nonce, state, time_limits_s, limits)
+        _apply_records(bytes(received), nonce, state, time_limits_s, limits)
         state.stop_reason = None
         state.exit_status = 0  # every record is in; the server reaps and sweeps the rest
         return
@@ -492,27 +498,33 @@ def _watch(
         launch.wait(KILL_WAIT_S)
     # Everything the child wrote before it died is already in the pipe; take it without waiting.
     _drain(result_r, received)
-    _apply_records(bytes(received[parsed:]), nonce, state, time_limits_s, limits)
+    _apply_records(bytes(received), nonce, state, time_limits_s, limits)
     if state.next_index >= state.total or state.load_failure is not None or state.setup_error is not None:
         state.stop_reason = None  # everything was reported: a late kill changes nothing
     state.exit_status = launch.exit_status
     state.oom_kills = launch.oom_kills
 
 
-def _first_failure_seen(
-    received: bytearray, parsed: int, nonce: str, state: _RunState, time_limits_s, limits: Limits, passes
-) -> tuple[bool, int]:
-    """stop_on_first_failure for outputs judged here: parse the newly completed records only."""
+def _judge_new_records(received: bytearray, nonce: str, state: _RunState, time_limits_s, limits: Limits, passes) -> bool:
+    """Parse and judge the records completed since the last call; True if one failed.
+
+    The parsed bytes leave ``received`` and a passing output is dropped once judged (its
+    verdict is in ``judged``), so a run with a thousand large outputs never holds them all.
+    """
     end = received.rfind(b"\n") + 1
-    if end <= parsed:
-        return False, parsed
+    if end == 0:
+        return False
     before = state.next_index
-    _apply_records(bytes(received[parsed:end]), nonce, state, time_limits_s, limits)
+    _apply_records(bytes(received[:end]), nonce, state, time_limits_s, limits)
+    del received[:end]
+    failed = False
+    outputs = state.outputs
     for index in range(before, state.next_index):
-        verdict = state.verdicts[index]
-        if verdict.status != PASSED or not passes(index, state.outputs.get(index, _MISSING_OUTPUT)):
-            return True, end
-    return False, end
+        if state.verdicts[index].status != PASSED or not passes(index, outputs.get(index, _MISSING_OUTPUT)):
+            failed = True
+        else:
+            outputs.pop(index, None)
+    return failed
 
 
 _MISSING_OUTPUT = object()
@@ -540,9 +552,39 @@ def _apply_records(data: bytes, nonce: str, state: _RunState, time_limits_s, lim
                 records.append(json.loads(line))
             except ValueError:
                 continue
+    verdicts, outputs, decode, plain = state.verdicts, state.outputs, codec.decode, _PLAIN_OUTPUTS
     for record in records:
-        if type(record) is list:
+        if type(record) is not list:
+            continue
+        # The common record, a passed call with its output, without the general path's steps.
+        if (
+            len(record) == 7
+            and record[1] == "T"
+            and record[3] == PASSED
+            and record[4] == ""
+            and state.loaded
+            and type(record[2]) is int
+            and record[2] == state.next_index
+            and type(record[5]) is float
+            and type(record[6]) is list
+            and len(record[6]) == 1
+        ):
+            index, output = record[2], record[6][0]
+            if type(output) not in plain:
+                try:
+                    output = decode(output)
+                except codec.MalformedOutput as error:
+                    verdicts[index] = TestVerdict(index, NO_RESULT, f"malformed output record: {error}", record[5])
+                    state.next_index = index + 1
+                    continue
+            verdicts[index] = TestVerdict(index, PASSED, "", record[5])
+            outputs[index] = output
+            state.next_index = index + 1
+        else:
             _apply_record(record, state, time_limits_s, limits)
+
+
+_PLAIN_OUTPUTS = frozenset({bool, int, float, str, type(None)})  # JSON scalars decode to themselves
 
 
 def _apply_record(record: list, state: _RunState, time_limits_s, limits: Limits) -> None:
@@ -560,7 +602,9 @@ def _apply_record(record: list, state: _RunState, time_limits_s, limits: Limits)
         if index != state.next_index or type(status) is not str:
             return  # out of order: not something the runner wrote
         duration = float(duration_ms) if type(duration_ms) in (int, float) else 0.0
-        verdict = TestVerdict(index=index, status=status, detail=_truncate(str(detail)), duration_ms=duration)
+        if type(detail) is not str or len(detail) > DETAIL_CHARS:
+            detail = _truncate(str(detail))
+        verdict = TestVerdict(index, status, detail, duration)
         if status == PASSED and type(output) is list and len(output) == 1:
             try:
                 state.outputs[index] = codec.decode(output[0])
@@ -610,8 +654,8 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
         if tests.expected is not None and len(tests.expected) != len(tests.inputs):
             raise ValueError(f"CallTests: {len(tests.inputs)} inputs but {len(tests.expected)} expected outputs")
         inputs = _pickled_inputs(tests)
-        # With expected values, large float-free outputs cross as digests (outputs mode needs them whole).
-        job.update(kind="call", entry_point=tests.entry_point, inputs=inputs, digest_large=tests.expected is not None)
+        # With expected values, large outputs cross packed or as digests (outputs mode needs them whole).
+        job.update(kind="call", entry_point=tests.entry_point, inputs=inputs, compact_large=tests.expected is not None)
         return job, len(tests.inputs)
     if isinstance(tests, StdioTests):
         job.update(kind="stdio", stdins=tuple(stdin for stdin, _ in tests.cases))
@@ -675,12 +719,13 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
 
     job["stop_on_first_failure"] = request.stop_on_first_failure
     judged: dict[int, bool] = {}
-    passes = _output_judge(tests, judged) if request.stop_on_first_failure else None
+    judge_on_arrival = request.stop_on_first_failure or (isinstance(tests, CallTests) and tests.expected is not None)
+    passes = _output_judge(tests, judged) if judge_on_arrival else None
     verdicts: dict[int, TestVerdict] = {}
     outputs: dict[int, Any] = {}
     first = 0
     while first < total:
-        state = _run_child(job, first, time_limits_s, limits, passes)
+        state = _run_child(job, first, time_limits_s, limits, passes, request.stop_on_first_failure)
         verdicts.update(state.verdicts)
         outputs.update(state.outputs)
         if state.setup_error is not None:
@@ -724,7 +769,7 @@ def _has_failure(state: _RunState) -> bool:
 
 
 def _output_judge(tests, judged: dict[int, bool]):
-    """For stop_on_first_failure: (index, output) -> passes?, when the parent is the judge.
+    """(index, output) -> passes?, for outputs the parent judges while the child runs.
 
     Call outputs judged here are remembered in ``judged``, so the final comparison does not
     compare them again.
@@ -734,7 +779,7 @@ def _output_judge(tests, judged: dict[int, bool]):
         def passes(index: int, output: Any) -> bool:
             if output is _MISSING_OUTPUT:
                 return False
-            verdict = codec.compare(output, tests.expected[index], tuple(tests.inputs[index]), tests.comparison, tests.atol)
+            verdict = codec.compare(output, tests.expected[index], tests.inputs[index], tests.comparison, tests.atol)
             judged[index] = verdict
             return verdict
 
@@ -747,17 +792,20 @@ def _output_judge(tests, judged: dict[int, bool]):
 def _compare_calls(
     tests: CallTests, verdicts: list[TestVerdict], outputs: dict[int, Any], judged: dict[int, bool]
 ) -> list[TestVerdict]:
+    if tests.expected is None:
+        return verdicts
     result = []
     for verdict in verdicts:
-        if verdict.status == PASSED and verdict.index not in outputs and tests.expected is not None:
+        if verdict.status != PASSED or judged.get(verdict.index) is True:
+            pass
+        elif verdict.index not in outputs:
             verdict = TestVerdict(verdict.index, NO_RESULT, "no output reported", verdict.duration_ms)
-        elif verdict.status == PASSED and tests.expected is not None:
+        else:
             got = outputs[verdict.index]
             expected = tests.expected[verdict.index]
-            args = tuple(tests.inputs[verdict.index])
             same = judged.get(verdict.index)
             if same is None:
-                same = codec.compare(got, expected, args, tests.comparison, tests.atol)
+                same = codec.compare(got, expected, tests.inputs[verdict.index], tests.comparison, tests.atol)
             if not same:
                 shown = f"an output with BLAKE2b digest {got}" if isinstance(got, codec.Digest) else _short_repr(got)
                 detail = _truncate(f"expected {_short_repr(expected)}, got {shown}")

@@ -99,7 +99,7 @@ class ExecutionRequest:
     stop_on_first_failure: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: built once per test, up to ~1,000 per execution
 class TestVerdict:
     index: int
     status: TestStatus

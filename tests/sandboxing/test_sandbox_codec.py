@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import struct
 
 import pytest
 
@@ -84,8 +86,10 @@ def test_equal_values_have_equal_digests_whichever_path_they_take(left, right):
     assert digest == _child.canonical_digest(_child.encode(right))
     if isinstance(left, (list, tuple, str)):  # what a child sends for a large call output
         dumps = _child._record_encoder()
-        assert _child._output_record(left, dumps, True) == ["#", digest]
-        assert _child._output_record(right, dumps, True) == ["#", digest]
+        for sent, expected in ((left, right), (right, left)):
+            record = _child._output_record(sent, dumps, True)
+            assert record[0] in ("#", "#a")  # digested or packed, never sent as JSON items
+            assert codec.compare(codec.decode(record), expected, (), "equal", 0.0)
 
 
 @pytest.mark.parametrize(
@@ -107,13 +111,91 @@ def test_fractions_and_non_finite_numbers_are_never_digested():
     for value in ([0.5] * BIG, [math.inf] + [1] * BIG, [math.nan] + [1] * BIG):
         assert _child.canonical_digest(_child.encode(value)) is None
         record = _child._output_record(value, dumps, True)
-        assert record[0] == "l"  # sent whole: compared with a tolerance in the parent
+        assert record[0] != "#"  # sent whole or packed: compared with a tolerance in the parent
         assert repr(codec.decode(record)) == repr(value)
 
 
-def test_large_outputs_compare_through_their_digest_in_the_parent():
+@pytest.mark.parametrize(
+    ("value", "typecode"),
+    [
+        ([-(2**63), 2**63 - 1, 0, True] * BIG, "q"),
+        ((0.1, -0.0, math.inf, -math.inf, math.nan, 5e-324, 1.7e308) * BIG, "d"),
+        ([1, 2.5, -(2**53) + 1, 2**53 - 1] * BIG, "d"),
+        ([True, False, 0.5] * BIG, "d"),
+    ],
+)
+def test_long_number_lists_cross_packed_and_exact(value, typecode):
+    record = _child._output_record(value, _child._record_encoder(), True)
+    assert record[:3] == ["#a", "l" if type(value) is list else "t", typecode]
+    got = codec.decode(json.loads(json.dumps(record)))
+    assert isinstance(got, codec.PackedNumbers)
+    values = got.values()
+    assert type(values) is type(value) and len(values) == len(value)
+    # Bit for bit (NaN and -0.0 included): the packed doubles are the values themselves.
+    assert struct.pack(f"{len(values)}d", *values) == struct.pack(f"{len(value)}d", *value)
+    if math.nan not in value:  # NaN != NaN: such a list equals nothing, as in Python
+        assert codec.compare(got, value, (), "equal", 0.0)
+        assert codec.compare(got, list(value) if type(value) is tuple else tuple(value), (), "equal", 0.0) is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [2**63] + [1] * BIG,  # beyond int64
+        [2**53, 0.5] * BIG,  # an int a double cannot hold exactly, among floats
+        [math.nan, 2**60] + [0.5] * BIG,  # NaN first: max() cannot vouch for the ints
+        [1] * (_child.PACK_MAX_ITEMS + 1),  # beyond what one record holds packed
+    ],
+)
+def test_number_lists_that_cannot_be_packed_exactly_take_the_other_paths(value):
+    record = _child._output_record(value, _child._record_encoder(), True)
+    assert record[0] != "#a"
+    got = codec.decode(json.loads(json.dumps(record)))
+    if isinstance(got, codec.Digest):
+        assert codec.compare(got, list(value), (), "equal", 0.0)
+    else:
+        assert repr(got) == repr(value)  # sent whole: every item as it was
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ["#a", "l", "q", "not base64!"],
+        ["#a", "l", "q", "AAAA"],  # 3 bytes: not a whole int64
+        ["#a", "l", "O", "AAAAAAAAAAA="],  # an array type code the child never sends
+        ["#a", "d", "q", "AAAAAAAAAAA="],
+        ["#a", "l", "q", 7],
+    ],
+)
+def test_malformed_packed_numbers_are_rejected(record):
+    with pytest.raises(codec.MalformedOutput):
+        codec.decode(record)
+
+
+def test_packed_numbers_that_are_not_base64_equal_nothing():
+    got = codec.decode(["#a", "l", "q", "!!!!AAAAAAA="])  # the right length, not base64
+    assert not codec.compare(got, [0], (), "equal", 0.0)
+    assert repr(got) == "<malformed packed numbers>"
+
+
+def test_packed_floats_compare_with_the_tolerance():
+    expected = [i / 3 for i in range(BIG)]
+    nearly = [x + 1e-9 for x in expected]
+    got = codec.decode(_child._output_record(nearly, _child._record_encoder(), True))
+    assert isinstance(got, codec.PackedNumbers)
+    assert codec.compare(got, expected, (), "equal", 0.0)  # float lists: 1e-6 by default
+    assert not codec.compare(got, [x + 1e-3 for x in expected], (), "equal", 0.0)
+
+
+def test_large_outputs_compare_in_the_parent_packed_or_digested():
+    dumps = _child._record_encoder()
     expected = [float(i) for i in range(BIG)]
-    got = codec.decode(_child._output_record(list(range(BIG)), _child._record_encoder(), True))
-    assert isinstance(got, codec.Digest)
+    got = codec.decode(_child._output_record(list(range(BIG)), dumps, True))
+    assert isinstance(got, codec.PackedNumbers) and got.values() == expected
     assert codec.compare(got, expected, (), "equal", 0.0)
     assert not codec.compare(got, expected[:-1], (), "equal", 0.0)
+    words = [str(i) for i in range(BIG)]
+    got = codec.decode(_child._output_record(words, dumps, True))
+    assert isinstance(got, codec.Digest)
+    assert codec.compare(got, list(words), (), "equal", 0.0)
+    assert not codec.compare(got, words[:-1], (), "equal", 0.0)
