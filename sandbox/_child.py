@@ -697,6 +697,19 @@ class Runner:
             line = self._dumps([self.nonce, *fields[:2], "output_limit", "result record too large", fields[4], None]).encode() + b"\n"
         _write_all(self.result_fd, line)
 
+    def emit_packed(self, index: int, duration_ms: float, packed: list) -> None:
+        """A passed call whose output crossed packed: the base64 body is spliced into the line.
+
+        Base64 holds no character JSON escapes, so the encoder need not scan megabytes of it.
+        """
+        head = self._dumps([self.nonce, "T", index, "passed", "", duration_ms, [[*packed[:3], ""]]])
+        if len(head) + len(packed[3]) >= MAX_RECORD_BYTES or not head.endswith('""]]]'):
+            self.emit("T", index, "passed", "", duration_ms, [packed])  # too large: the general path says so
+            return
+        if self._getpid() != self.owner_pid:
+            self._exit(0)  # see emit()
+        _write_all(self.result_fd, b"".join((head[:-4].encode(), packed[3].encode(), b'"]]]\n')))
+
     def run(self) -> None:
         kind = self.job["kind"]
         try:
@@ -848,6 +861,8 @@ class Runner:
             found = tampered()
             if found:
                 self.finish_test(index, "failed", "reward hack: " + found, started, snapshot)
+            elif type(encoded) is list and encoded[0] == "#a":
+                self.emit_packed(index, duration_ms, encoded)
             else:
                 emit("T", index, "passed", "", duration_ms, [encoded])
 
