@@ -96,8 +96,9 @@ class PackedNumbers:
     """A long list or tuple of numbers as the child packed it (``_child._packed_numbers``).
 
     Compared first in its packed form, against the expected value packed the same way (their
-    digests); unpacked only when those differ (another type code, -0.0, a tolerance). ``decode`` checks the shape; a body that is not base64 fails to unpack, and
-    such an output equals nothing.
+    digests); unpacked only when those differ (another type code, -0.0, a tolerance).
+    ``decode`` checks the shape; a body that is not base64 fails to unpack, and such an
+    output equals nothing.
     """
 
     __slots__ = ("form", "_values")

@@ -11,10 +11,10 @@ per finished test to a dedicated pipe, and each record (counted, not parsed, whi
 runs) starts the next test's deadline. Records whose outputs the parent judges (call tests
 with expected values, and every format under ``stop_on_first_failure``) are parsed and judged
 as they come, at most once per wake-up, so a thousand large outputs are never held at once and
-a first failure can stop the run; other records are parsed once, at the end. On a deadline, an output flood (stdout and
-stderr share one capped pipe) or any other exit path, the job's whole tree is killed (by the
-fork server: its process group, its cgroup if any, and every orphan re-parented to it; in
-spawn mode: the process group and every descendant psutil finds).
+a first failure can stop the run; other records are parsed once, at the end. On a deadline,
+an output flood (stdout and stderr share one capped pipe) or any other exit path, the job's
+whole tree is killed (by the fork server: its process group, its cgroup if any, and every
+orphan re-parented to it; in spawn mode: the process group and every descendant psutil finds).
 
 What decides a verdict:
 - check_function / asserts: the child's per-test records, each starting with a per-run nonce.
@@ -505,7 +505,9 @@ def _watch(
     state.oom_kills = launch.oom_kills
 
 
-def _judge_new_records(received: bytearray, nonce: str, state: _RunState, time_limits_s, limits: Limits, passes) -> bool:
+def _judge_new_records(
+    received: bytearray, nonce: str, state: _RunState, time_limits_s, limits: Limits, passes
+) -> bool:
     """Parse and judge the records completed since the last call; True if one failed.
 
     The parsed bytes leave ``received`` and a passing output is dropped once judged (its
