@@ -561,39 +561,11 @@ def _apply_records(data: bytes, nonce: str, state: _RunState, time_limits_s, lim
     for i, body in bodies.items():
         if i < len(records):  # a forged line can shift records: it then misplaces only its own
             _restore_packed_body(records[i], body)
-    verdicts, outputs, decode, plain = state.verdicts, state.outputs, codec.decode, _PLAIN_OUTPUTS
     for record in records:
-        if type(record) is not list:
-            continue
-        # The common record, a passed call with its output, without the general path's steps.
-        if (
-            len(record) == 7
-            and record[1] == "T"
-            and record[3] == PASSED
-            and record[4] == ""
-            and state.loaded
-            and type(record[2]) is int
-            and record[2] == state.next_index
-            and type(record[5]) is float
-            and type(record[6]) is list
-            and len(record[6]) == 1
-        ):
-            index, output = record[2], record[6][0]
-            if type(output) not in plain:
-                try:
-                    output = decode(output)
-                except codec.MalformedOutput as error:
-                    verdicts[index] = TestVerdict(index, NO_RESULT, f"malformed output record: {error}", record[5])
-                    state.next_index = index + 1
-                    continue
-            verdicts[index] = TestVerdict(index, PASSED, "", record[5])
-            outputs[index] = output
-            state.next_index = index + 1
-        else:
+        if type(record) is list:
             _apply_record(record, state, time_limits_s, limits)
 
 
-_PLAIN_OUTPUTS = frozenset({bool, int, float, str, type(None)})  # JSON scalars decode to themselves
 PACKED_CUT_BYTES = 1 << 16
 _PACKED_MARK = b'[["#a","'
 
