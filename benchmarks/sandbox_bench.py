@@ -21,8 +21,9 @@ and over the samples that finish within the limit in both tools (what the sandbo
 EvalPlus's samples include canonical solutions that compute for seconds (HumanEval/15, /36,
 /139...), the same seconds in any tool. The same run times every canonical solution in-process,
 without a sandbox, and prints the ceiling that work puts on the ratio (EvalPlus's wall clock over
-that compute spread across the workers); it then times, again in the same run, only the samples
-of tasks whose canonical solution computes in under ``--light-task-s`` (0.25 s).
+the larger of that compute spread across the workers and the longest single solution); it then
+times, again in the same run, only the samples of tasks whose canonical solution computes in
+under ``--light-task-s`` (0.25 s).
 
 The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through its
 ``HUMANEVAL_OVERRIDE_PATH`` variable). Needs the ``bench`` extra (``pip install -e '.[bench]'``).
@@ -178,7 +179,7 @@ def bench_one_execution(args) -> dict:
 
 
 # --------------------------------------------------------------------------- EvalPlus
-def bench_evalplus(args) -> dict:
+def bench_evalplus(args) -> list[dict]:
     from evalplus.data import get_human_eval_plus, get_human_eval_plus_hash
     from evalplus.evaluate import get_groundtruth
 
