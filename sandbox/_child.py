@@ -360,17 +360,20 @@ def canonical_digest(encoded) -> str | None:
 PACK_MAX_ITEMS = 1_200_000  # packed, 10.7 bytes per item in the record: under MAX_RECORD_BYTES
 
 
-def _packed_numbers(value, kinds: set) -> list | None:
-    """A long list or tuple of numbers as its machine values: ``["#a", "l"|"t", "q"|"d", base64]``.
+def _packed_numbers(value, kinds: set | None = None) -> list | None:
+    """A list or tuple of numbers as its machine values: ``["#a", "l"|"t", "q"|"d", base64]``.
 
     Exact both ways: 64-bit ints as int64, and floats (with any ints below 2**53 among them)
     as IEEE doubles, bit for bit. C-level passes only; the parent rebuilds the list and
-    compares it as it compares any output, tolerance included. None if it does not fit.
+    compares it as it compares any output, tolerance included. None if it does not fit, or
+    holds something else than numbers (``kinds``: the item types, if already known).
     """
     import array
     from binascii import b2a_base64
 
-    if len(value) > PACK_MAX_ITEMS:
+    if kinds is None:
+        kinds = set(map(type, value))
+    if len(value) > PACK_MAX_ITEMS or not kinds <= _NUMBERS:
         return None
     try:
         if kinds <= _INTEGERS:
@@ -701,13 +704,14 @@ class Runner:
         """A passed call whose output crossed packed: the base64 body is spliced into the line.
 
         Base64 holds no character JSON escapes, so the encoder need not scan megabytes of it.
+        A record too large for that takes ``emit``, which reports it as such.
         """
         head = self._dumps([self.nonce, "T", index, "passed", "", duration_ms, [[*packed[:3], ""]]])
         if len(head) + len(packed[3]) >= MAX_RECORD_BYTES or not head.endswith('""]]]'):
-            self.emit("T", index, "passed", "", duration_ms, [packed])  # too large: the general path says so
+            self.emit("T", index, "passed", "", duration_ms, [packed])
             return
         if self._getpid() != self.owner_pid:
-            self._exit(0)  # see emit()
+            self._exit(0)  # a forked copy of the runner never reports (see emit)
         _write_all(self.result_fd, b"".join((head[:-4].encode(), packed[3].encode(), b'"]]]\n')))
 
     def run(self) -> None:
@@ -776,7 +780,10 @@ class Runner:
             tampered = _tampered(snapshot)
             if tampered:
                 status, detail = "failed", "reward hack: " + tampered
-        self.emit("T", index, status, detail, duration_ms, None if output is _NO_OUTPUT else [output])
+        if status == "passed" and type(output) is list and output[0] == "#a":
+            self.emit_packed(index, duration_ms, output)
+        else:
+            self.emit("T", index, status, detail, duration_ms, None if output is _NO_OUTPUT else [output])
         if status != "passed" and self.job.get("stop_on_first_failure") and self.job["kind"] in ("call", "stdio"):
             raise _Stop  # outputs are judged by the parent; a child-side failure is final
 
@@ -834,37 +841,27 @@ class Runner:
         entry = job["entry_point"]
         inputs = job["inputs"]
         function = namespace.get(entry)
-        if function is None or not callable(function):
-            for index in range(job["start"], len(inputs)):
-                self.finish_test(index, "error:NameError", f"the program defines no function {entry!r}", self._clock(), snapshot)
-            return
-        # The loop runs up to ~1,000 times per job: what the passing path touches is bound here.
-        clock, loads, emit, dumps, tampered = self._clock, pickle.loads, self.emit, self._dumps, snapshot.tampered
         compact_large = job.get("compact_large", False)
         for index in range(job["start"], len(inputs)):
-            started = clock()
+            started = self._clock()
+            if function is None or not callable(function):
+                self.finish_test(index, "error:NameError", f"the program defines no function {entry!r}", started, snapshot)
+                continue
             try:
-                args = loads(inputs[index])  # a fresh copy per call: solutions mutate inputs
+                args = pickle.loads(inputs[index])  # a fresh copy per call: solutions mutate inputs
                 result = function(*args)
             except BaseException as error:  # noqa: BLE001
                 self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
                 continue
             try:
-                encoded = _output_record(result, dumps, compact_large)
+                encoded = _output_record(result, self._dumps, compact_large)
             except Unencodable as error:
                 self.finish_test(index, "error:UnencodableOutput", _truncate(str(error)), started, snapshot)
                 continue
             except BaseException as error:  # noqa: BLE001
                 self.finish_test(index, _exception_status(error), _exception_detail(error), started, snapshot)
                 continue
-            duration_ms = (clock() - started) * 1000
-            found = tampered()
-            if found:
-                self.finish_test(index, "failed", "reward hack: " + found, started, snapshot)
-            elif type(encoded) is list and encoded[0] == "#a":
-                self.emit_packed(index, duration_ms, encoded)
-            else:
-                emit("T", index, "passed", "", duration_ms, [encoded])
+            self.finish_test(index, "passed", "", started, snapshot, encoded)
 
     # --- stdin/stdout programs
     def run_stdio(self) -> None:
@@ -1402,7 +1399,8 @@ def _warm_up() -> None:
 
     The first ``compile()`` in a process builds CPython's ~120 AST node classes (in 3.11,
     ``compile``'s ``PyAST_Check`` initialises them): the largest single cost of a job before
-    this warm-up. JSON encoding and exception formatting have first-use costs too. Done here, forked jobs share the result.
+    this warm-up. JSON encoding and exception formatting have first-use costs too. Done here,
+    forked jobs share the result.
     """
     namespace: dict = {"__name__": "__warm_up__"}
     exec(compile(_WARM_UP_PROGRAM, "<warm-up>", "exec"), namespace)  # noqa: S102 - our own code

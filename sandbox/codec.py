@@ -101,7 +101,7 @@ class PackedNumbers:
     output equals nothing.
     """
 
-    __slots__ = ("form", "_values")
+    __slots__ = ("container", "typecode", "body", "_values")
 
     def __init__(self, container: Any, typecode: Any, body: Any) -> None:
         if container not in ("l", "t") or typecode not in ("q", "d") or type(body) is not str:
@@ -109,20 +109,19 @@ class PackedNumbers:
         padding = len(body) - len(body.rstrip("="))
         if len(body) % 4 or padding > 2 or (len(body) // 4 * 3 - padding) % 8:
             raise MalformedOutput("bad packed numbers: not whole 8-byte numbers")
-        self.form = ["#a", container, typecode, body]
+        self.container, self.typecode, self.body = container, typecode, body
         self._values: list | tuple | None = None
 
     def values(self) -> list | tuple:
         """The numbers (MalformedOutput if the body is not base64)."""
         if self._values is None:
-            container, typecode, body = self.form[1:]
-            numbers = array.array(typecode)
+            numbers = array.array(self.typecode)
             try:
-                numbers.frombytes(binascii.a2b_base64(body))
+                numbers.frombytes(binascii.a2b_base64(self.body))
             except (binascii.Error, ValueError) as error:
                 raise MalformedOutput(f"bad packed numbers: {error}") from error
             items = numbers.tolist()
-            self._values = items if container == "l" else tuple(items)
+            self._values = items if self.container == "l" else tuple(items)
         return self._values
 
     def __repr__(self) -> str:
@@ -147,10 +146,7 @@ def _expected_packed_key(value: Any) -> tuple[str, str, str] | None:
     """
 
     def key(value: Any) -> tuple[str, str, str] | None:
-        if type(value) not in (list, tuple):
-            return None
-        kinds = set(map(type, value))
-        packed = _child._packed_numbers(value, kinds) if kinds <= _child._NUMBERS else None
+        packed = _child._packed_numbers(value) if type(value) in (list, tuple) else None
         return None if packed is None else _packed_key(*packed[1:])
 
     return _expected_packed.get(value, key)
@@ -158,8 +154,8 @@ def _expected_packed_key(value: Any) -> tuple[str, str, str] | None:
 
 def _packed_equal(got: PackedNumbers, expected: Any, atol: float) -> bool:
     expected_key = _expected_packed_key(expected)
-    if expected_key is not None and expected_key[:2] == tuple(got.form[1:3]):
-        if _packed_key(*got.form[1:]) == expected_key:
+    if expected_key is not None and expected_key[:2] == (got.container, got.typecode):
+        if _packed_key(got.container, got.typecode, got.body) == expected_key:
             return True
     try:
         return outputs_equal(got.values(), expected, atol)
