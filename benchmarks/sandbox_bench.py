@@ -23,7 +23,8 @@ EvalPlus's samples include canonical solutions that compute for seconds (HumanEv
 without a sandbox, and prints the ceiling that work puts on the ratio (EvalPlus's wall clock over
 the larger of that compute spread across the workers and the longest single solution); it then
 times, again in the same run, only the samples of tasks whose canonical solution computes in
-under ``--light-task-s`` (0.25 s).
+under ``--light-task-s`` (0.25 s), and last each heavier canonical solution alone in each tool,
+next to its own compute.
 
 The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through its
 ``HUMANEVAL_OVERRIDE_PATH`` variable). Needs the ``bench`` extra (``pip install -e '.[bench]'``).
@@ -237,6 +238,33 @@ def bench_evalplus(args) -> list[dict]:
                 light, our_verdicts, our_s, their_verdicts, their_s,
             )
         )
+    rows.extend(_heavy_tasks_alone(samples, compute_s, ours, args))
+    return rows
+
+
+def _heavy_tasks_alone(samples, compute_s: dict[str, float], ours, args) -> list[dict]:
+    """The canonical solutions that compute for --light-task-s or more, one at a time in each tool.
+
+    Nothing else runs meanwhile, so each figure is one tool's time for that one sample next
+    to the solution's own compute (in-process, no sandbox, measured just before).
+    """
+    rows = []
+    heavy = [s for s in samples if s[2] == "canonical" and compute_s[s[0]["task_id"]] >= args.light_task_s]
+    for sample in heavy:
+        task_id = sample[0]["task_id"]
+        started = time.perf_counter()
+        ours(sample)
+        our_s = time.perf_counter() - started
+        started = time.perf_counter()
+        _evalplus_check(sample)
+        their_s = time.perf_counter() - started
+        print(
+            f"   {task_id} canonical alone: patflow {our_s:.2f} s | EvalPlus {their_s:.2f} s"
+            f" | the solution's own compute {compute_s[task_id]:.2f} s",
+            flush=True,
+        )
+        rows.append({"peer": "EvalPlus, one heavy sample alone", "task_id": task_id, "patflow_s": our_s,
+                     "peer_s": their_s, "reference_compute_s": compute_s[task_id]})
     return rows
 
 
