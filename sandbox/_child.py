@@ -360,6 +360,18 @@ def canonical_digest(encoded) -> str | None:
 PACK_MAX_ITEMS = 1_200_000  # packed, 10.7 bytes per item in the record: under MAX_RECORD_BYTES
 
 
+# The byte of each IEEE double that holds its sign and the top 7 of its 11 exponent bits;
+# |x| >= 2**49 (biased exponent >= 0x430) exactly when that byte, less the sign, is >= 0x43.
+_DOUBLE_TOP_BYTE = 7 if sys.byteorder == "little" else 0
+_REACHES_2_49 = bytes(1 if byte & 0x7F >= 0x43 else 0 for byte in range(256))
+
+
+def _some_double_reaches_2_49(doubles) -> bool:
+    """True if a double in the array has magnitude 2**49 or more, or is infinite or NaN."""
+    top_bytes = memoryview(doubles).cast("B")[_DOUBLE_TOP_BYTE::8]
+    return 1 in bytes(top_bytes).translate(_REACHES_2_49)
+
+
 def _packed_numbers(value, kinds: set | None = None) -> list | None:
     """A list or tuple of numbers as its machine values: ``["#a", "l"|"t", "q"|"d", base64]``.
 
@@ -379,9 +391,12 @@ def _packed_numbers(value, kinds: set | None = None) -> list | None:
         if kinds <= _INTEGERS:
             packed = array.array("q", value)
         else:
-            if int in kinds and not (-_SAFE_INT < min(value) and max(value) < _SAFE_INT):
-                return None  # an int a double cannot hold exactly (a NaN first also lands here)
             packed = array.array("d", value)
+            # An int of 2**53 or more may have been rounded. Below 2**49 every double is
+            # exact; only a list holding a larger (or non-finite) one pays for min and max.
+            if int in kinds and _some_double_reaches_2_49(packed):
+                if not (-_SAFE_INT < min(value) and max(value) < _SAFE_INT):
+                    return None  # an int a double cannot hold exactly (a NaN first also lands here)
     except (OverflowError, TypeError):
         return None
     body = b2a_base64(packed.tobytes(), newline=False).decode("ascii")

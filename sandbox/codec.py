@@ -104,9 +104,15 @@ class PackedNumbers:
     __slots__ = ("container", "typecode", "body", "_values")
 
     def __init__(self, container: Any, typecode: Any, body: Any) -> None:
-        if container not in ("l", "t") or typecode not in ("q", "d") or type(body) is not str:
+        if container not in ("l", "t") or typecode not in ("q", "d") or type(body) not in (str, bytes):
             raise MalformedOutput("bad packed numbers")
-        padding = len(body) - len(body.rstrip("="))
+        if type(body) is str:  # a small record's body came through the JSON parser
+            try:
+                body = body.encode("ascii")
+            except UnicodeEncodeError:
+                raise MalformedOutput("bad packed numbers: not base64") from None
+        tail = body[-3:]  # (rstrip on the whole body would copy megabytes)
+        padding = len(tail) - len(tail.rstrip(b"="))
         if len(body) % 4 or padding > 2 or (len(body) // 4 * 3 - padding) % 8:
             raise MalformedOutput("bad packed numbers: not whole 8-byte numbers")
         self.container, self.typecode, self.body = container, typecode, body
@@ -134,9 +140,9 @@ class PackedNumbers:
 _expected_packed: IdentityCache[tuple[str, str, str] | None] = IdentityCache(max_entries=1024)
 
 
-def _packed_key(container: str, typecode: str, body: str) -> tuple[str, str, str]:
+def _packed_key(container: str, typecode: str, body: bytes) -> tuple[str, str, str]:
     """What identifies a packed form: its shape and the digest of its body (not megabytes)."""
-    return container, typecode, _child._hash_hex(body.encode("ascii"))
+    return container, typecode, _child._hash_hex(body)
 
 
 def _expected_packed_key(value: Any) -> tuple[str, str, str] | None:
@@ -147,7 +153,7 @@ def _expected_packed_key(value: Any) -> tuple[str, str, str] | None:
 
     def key(value: Any) -> tuple[str, str, str] | None:
         packed = _child._packed_numbers(value) if type(value) in (list, tuple) else None
-        return None if packed is None else _packed_key(*packed[1:])
+        return None if packed is None else _packed_key(packed[1], packed[2], packed[3].encode("ascii"))
 
     return _expected_packed.get(value, key)
 

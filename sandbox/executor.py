@@ -517,8 +517,10 @@ def _judge_new_records(
     if end == 0:
         return False
     before = state.next_index
-    _apply_records(bytes(received[:end]), nonce, state, time_limits_s, limits)
+    with memoryview(received) as view:
+        data = bytes(view[:end])  # one copy (``bytes(received[:end])`` makes two)
     del received[:end]
+    _apply_records(data, nonce, state, time_limits_s, limits)
     failed = False
     outputs = state.outputs
     for index in range(before, state.next_index):
@@ -570,21 +572,20 @@ PACKED_CUT_BYTES = 1 << 16
 _PACKED_MARK = b'[["#a","'
 
 
-def _cut_packed_body(line: bytes) -> tuple[bytes, str | None]:
-    """(the line with an empty body, the body) for a packed-output record, else (line, None)."""
+def _cut_packed_body(line: bytes) -> tuple[bytes, bytes | None]:
+    """(the line with an empty body, the body) for a packed-output record, else (line, None).
+
+    The body stays bytes: it is hashed as it is, and decoded from base64 only if unpacked.
+    """
     if not line.endswith(b'"]]]'):
         return line, None
     opening = line.rfind(b'"', 0, len(line) - 4)  # base64 holds no quote: this one opens the body
     if opening < 0 or line.rfind(_PACKED_MARK, 0, opening) < 0:
         return line, None
-    try:
-        body = line[opening + 1 : -4].decode("ascii")
-    except UnicodeDecodeError:
-        return line, None
-    return line[: opening + 1] + line[-4:], body
+    return line[: opening + 1] + line[-4:], line[opening + 1 : -4]
 
 
-def _restore_packed_body(record: Any, body: str | None) -> None:
+def _restore_packed_body(record: Any, body: bytes | None) -> None:
     try:
         packed = record[6][0]
     except (TypeError, IndexError, KeyError):

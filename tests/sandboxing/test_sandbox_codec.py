@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import json
 import math
 import struct
@@ -136,6 +137,16 @@ def test_long_number_lists_cross_packed_and_exact(value, typecode):
     if math.nan not in value:  # NaN != NaN: such a list equals nothing, as in Python
         assert codec.compare(got, value, (), "equal", 0.0)
         assert codec.compare(got, list(value) if type(value) is tuple else tuple(value), (), "equal", 0.0) is False
+
+
+@pytest.mark.parametrize(
+    ("double", "reaches"),
+    [(0.0, False), (2.0**49 - 1, False), (-(2.0**49) + 1, False), (5e-324, False),
+     (2.0**49, True), (-(2.0**49), True), (1e300, True), (math.inf, True), (math.nan, True)],
+)
+def test_the_exponent_scan_finds_every_double_from_2_to_the_49(double, reaches):
+    # Ints among floats pay for min() and max() only when this scan finds such a double.
+    assert _child._some_double_reaches_2_49(array.array("d", [1.5] * 1000 + [double])) is reaches
 
 
 @pytest.mark.parametrize(
