@@ -162,15 +162,27 @@ class ModelCallEvent:
     response_text: str
     cost_weight: float | None = None  # the model's relative-cost weight (paper's cost metric)
     attempts: int = 1
+    # Where in a policy's tree the call was made (tree policies: PaT, FunCoder; others: "root").
+    node_id: str = "root"
+    parent_node_id: str | None = None
+    depth: int = 0
+    attempt: int = 0  # decomposition attempt (PaT), repair round (self_debug), re-ask number
+    sample_index: int = 0
+    prompt_sha256: str = ""  # sha256 of the prompt template file the request was built from
 
 
 @dataclass(frozen=True)
 class VerificationEvent:
     step: int
     phase: str
-    test_source: str  # "public", or "hidden:<suite>" for the final score
+    test_source: str  # "public" | "generated" | "both" | "hidden:<suite>" for the final score
     verdict: Verdict
     program_sha256: str
+    node_id: str = "root"
+    parent_node_id: str | None = None
+    depth: int = 0
+    attempt: int = 0
+    sample_index: int = 0  # which candidate of the action was verified
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,19 @@ class Outcome:
     replans: int
     model_calls: int
     error: str | None = None
+    nodes: int = 1  # nodes of the policy's tree (1 for flat policies)
+    max_depth: int = 0
+    decompositions: int = 0  # decomposition attempts made, over all nodes
+    reverts: int = 0  # decomposition attempts undone by PaT's revert rule
+    accepted_unverified: bool = False  # submitted without any test to check it on
+    selected_on: str = ""  # test source the submission was selected on: public|generated|both|""
+    selected_tests_total: int = 0
+    selected_tests_passed: int = 0
+    root_trial_passed: bool | None = None  # trial-first policies: the root trial's own verdict
+    tree_json: str = ""  # the decomposition tree (JSON) where there was one; "" otherwise
+    cost_usd: float = 0.0  # sum of the item's calls' cost_usd
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 @dataclass(frozen=True)

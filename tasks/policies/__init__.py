@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tasks.policies.params import PolicyParamError
 from tasks.policies.pat import PlanningAfterTrial
 from tasks.policies.pbt import PlanningBeforeTrial
 from tasks.policies.standard import Standard
@@ -17,6 +18,9 @@ POLICIES: dict[str, type[Policy]] = {
 
 class UnknownPolicy(ValueError):
     pass
+
+
+__all__ = ["POLICIES", "PolicyParamError", "UnknownPolicy", "build_policy", "parse_policy_spec"]
 
 
 def build_policy(spec: PolicySpec) -> Policy:

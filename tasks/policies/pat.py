@@ -7,16 +7,18 @@ some but no more public tests than the best attempt so far (as the authors' DFS 
 submitted program is then the best one seen.
 """
 
+from tasks.policies.params import Param
 from tasks.policies.state import DONE, GENERATE, IMPLEMENT, PLAN, START, VERIFY, Policy, PolicyState
 
 
 class PlanningAfterTrial(Policy):
     name = "pat"
     uses_planner = True
+    PARAMS = (Param("max_plans", int, 3, "plans made at most after a failed trial", minimum=0),)
 
     @property
     def max_plans(self) -> int:
-        return int(self.spec.param("max_plans", 3))
+        return self.params["max_plans"]
 
     def next_phase(self, state: PolicyState) -> str:
         if state.model_error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from tasks.policies.params import Param, check_params
 from tasks.records import PolicySpec, Verdict
 
 START = "start"
@@ -44,9 +45,11 @@ class Policy:
 
     name = "policy"
     uses_planner = False
+    PARAMS: tuple[Param, ...] = ()  # every parameter the policy reads, with its default and source
 
     def __init__(self, spec: PolicySpec):
         self.spec = spec
+        self.params = check_params(spec.name, self.PARAMS, spec.params)  # raises PolicyParamError
 
     def next_phase(self, state: PolicyState) -> str:  # pragma: no cover - abstract
         raise NotImplementedError

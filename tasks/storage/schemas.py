@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tree position on calls/verifications, policy detail on outcomes
 
 TABLE_NAMES = ("calls", "verifications", "outcomes")
 
@@ -31,6 +31,15 @@ KEY_FIELDS: tuple[pa.Field, ...] = (
     pa.field("generator_model", pa.string(), nullable=False),
     pa.field("planner_model", pa.string(), nullable=False),
     pa.field("seed", pa.int64(), nullable=False),
+)
+
+# schema 2: where in a policy's tree a call or verification happened (flat policies: "root", 0).
+TREE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("node_id", pa.string()),
+    pa.field("parent_node_id", pa.string()),
+    pa.field("depth", pa.int32()),
+    pa.field("attempt", pa.int32()),
+    pa.field("sample_index", pa.int32()),
 )
 
 CALLS_SCHEMA = pa.schema(
@@ -52,6 +61,8 @@ CALLS_SCHEMA = pa.schema(
         pa.field("attempts", pa.int32(), nullable=False),
         pa.field("request_sha256", pa.string(), nullable=False),
         pa.field("response_text", pa.string(), nullable=False),
+        *TREE_FIELDS,
+        pa.field("prompt_sha256", pa.string()),
     ]
 )
 
@@ -69,6 +80,7 @@ VERIFICATIONS_SCHEMA = pa.schema(
         pa.field("first_failure", pa.string(), nullable=False),
         pa.field("duration_ms", pa.float64(), nullable=False),
         pa.field("program_sha256", pa.string(), nullable=False),
+        *TREE_FIELDS,  # schema 2
     ]
 )
 
@@ -86,6 +98,20 @@ OUTCOMES_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("finished_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        # schema 2: what the policy did to reach its submission.
+        pa.field("nodes", pa.int32()),
+        pa.field("max_depth", pa.int32()),
+        pa.field("decompositions", pa.int32()),
+        pa.field("reverts", pa.int32()),
+        pa.field("accepted_unverified", pa.bool_()),
+        pa.field("selected_on", pa.string()),
+        pa.field("selected_tests_total", pa.int32()),
+        pa.field("selected_tests_passed", pa.int32()),
+        pa.field("root_trial_passed", pa.bool_()),
+        pa.field("tree_json", pa.string()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("input_tokens", pa.int64()),
+        pa.field("output_tokens", pa.int64()),
     ]
 )
 

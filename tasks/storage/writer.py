@@ -79,6 +79,23 @@ def _key_columns(result: WorkItemResult, chunk_id: str) -> dict[str, object]:
     }
 
 
+_OUTCOME_DETAIL_COLUMNS = (
+    "nodes", "max_depth", "decompositions", "reverts", "accepted_unverified", "selected_on",
+    "selected_tests_total", "selected_tests_passed", "root_trial_passed", "tree_json",
+    "cost_usd", "input_tokens", "output_tokens",
+)  # fmt: skip
+
+
+def _tree_columns(event) -> dict[str, object]:
+    return {
+        "node_id": event.node_id,
+        "parent_node_id": event.parent_node_id,
+        "depth": event.depth,
+        "attempt": event.attempt,
+        "sample_index": event.sample_index,
+    }
+
+
 def _micros(unix_s: float) -> int:
     return int(round(unix_s * 1_000_000))
 
@@ -113,6 +130,8 @@ def result_tables(results: Sequence[WorkItemResult], chunk_id: str) -> dict[str,
                     "attempts": call.attempts,
                     "request_sha256": call.request_sha256,
                     "response_text": call.response_text,
+                    **_tree_columns(call),
+                    "prompt_sha256": call.prompt_sha256,
                 }
             )
         for index, event in enumerate(result.verifications):
@@ -131,6 +150,7 @@ def result_tables(results: Sequence[WorkItemResult], chunk_id: str) -> dict[str,
                     "first_failure": verdict.first_failure,
                     "duration_ms": float(verdict.duration_ms),
                     "program_sha256": event.program_sha256,
+                    **_tree_columns(event),
                 }
             )
         outcome = result.outcome
@@ -147,6 +167,7 @@ def result_tables(results: Sequence[WorkItemResult], chunk_id: str) -> dict[str,
                 "error": outcome.error,
                 "started_at": _micros(result.started_at_s),
                 "finished_at": _micros(result.finished_at_s),
+                **{name: getattr(outcome, name) for name in _OUTCOME_DETAIL_COLUMNS},
             }
         )
     return {
