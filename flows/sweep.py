@@ -137,7 +137,7 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
         items,
         config.chunk_size,
         settings=GenerationSettings(
-            temperature=float(config.extra.get("temperature", 0.2)),
+            temperature=config.extra.get("temperature"),
             max_tokens=int(config.extra.get("max_tokens", 1024)),
         ),
         cache_dir=config.extra.get("cache_dir"),

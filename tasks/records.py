@@ -87,7 +87,10 @@ class ModelRequest:
     max_tokens: int = 1024
     seed: int = 0
     sample_index: int = 0
-    purpose: str = "generate"  # generate | plan | implement | repair | tests (not in cache key)
+    purpose: str = "generate"  # the request kind: generate | write_tests | decompose | repair ...
+    # Facts about the request for a simulator (kind, task, target function); not in the cache
+    # key: a real model sees only the messages, and the kind and target are in them already.
+    metadata: tuple[tuple[str, str], ...] = ()
 
     def cache_key(self, model: str) -> str:
         """Hash of what changes the output; timeouts, retries and concurrency do not."""
@@ -144,6 +147,7 @@ class Verdict:
     tests_passed: int
     first_failure: str = ""  # detail of the first failing test, truncated
     duration_ms: float = 0.0
+    test_statuses: tuple[str, ...] = ()  # per test, in order (CodeT builds pass sets from it)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,14 @@ import fcntl
 import os
 import tempfile
 import threading
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
 import sandbox
-from sandbox.types import NO_TESTS, PASSED, TIMEOUT, ExecutionRequest, ExecutionResult, Limits, TestSpec
+from sandbox.types import (
+    NO_TESTS, PASSED, TIMEOUT, CallTests, ExecutionRequest, ExecutionResult, Limits, TestSpec,
+)  # fmt: skip
 from tasks.records import Verdict
 
 DEFAULT_TIME_FACTOR = 4.0
@@ -56,6 +59,7 @@ def to_verdict(result: ExecutionResult) -> Verdict:
         tests_passed=result.tests_passed,
         first_failure=detail[:500],
         duration_ms=result.duration_ms,
+        test_statuses=tuple(t.status for t in result.tests),
     )
 
 
@@ -95,3 +99,20 @@ def verify(
     if result.status == TIMEOUT and os.environ.get("PATFLOW_NO_TIMEOUT_RECHECK") != "1":
         result = _run_at_low_concurrency(request)
     return to_verdict(result)
+
+
+def run_calls(
+    program: str, tests: CallTests, *, limits: Limits | None = None
+) -> tuple[tuple[str, ...], tuple]:
+    """Run ``program``'s ``tests.entry_point`` on each input with nothing compared: per input,
+    the status (``passed`` when the call returned) and the returned value (``None`` otherwise)."""
+    if not tests.inputs:
+        return (), ()
+    request = ExecutionRequest(
+        program=program, tests=replace(tests, expected=None), limits=limits or Limits()
+    )
+    result = sandbox.execute(request)
+    statuses = tuple(t.status for t in result.tests)
+    outputs = tuple(result.outputs) if result.outputs is not None else (None,) * len(statuses)
+    values = tuple(v if s == PASSED else None for s, v in zip(statuses, outputs))
+    return statuses, values

@@ -1,259 +1,188 @@
-"""Every policy transition, driven by a scripted model and a scripted verifier (no sandbox)."""
+"""The engine and driver, and ``standard``, with a scripted model and verifier (no sandbox)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 
 import pytest
 
-from sandbox.types import AssertTests
-from tasks.policies import UnknownPolicy, build_policy, parse_policy_spec
-from tasks.policies.driver import RoleModels, run_work_item
-from tasks.policies.state import (
-    DONE,
-    GENERATE,
-    IMPLEMENT,
-    PLAN,
-    START,
-    VERIFY,
-    PolicyState,
-)
-from tasks.records import (
-    Completion,
-    DatasetInfo,
-    HiddenSuite,
-    ModelConfig,
-    PolicySpec,
-    Problem,
-    Verdict,
+from tasks.policies import POLICIES, UnknownPolicy, build_policy, parse_policy_spec
+from tasks.policies.engine import Generate, Generated, NodeRef, Policy, Submit, Verified, Verify
+from tasks.policies.driver import run_work_item
+from tasks.records import PolicySpec
+from policy_scripts import (
+    MODELS,
+    PROBLEM,
+    FunctionVerifier,
+    ScriptedModel,
+    ScriptRanOut,
+    code,
+    price_of,
+    run,
+    verdict,
 )
 
-PASS = Verdict(passed=True, status="passed", tests_total=2, tests_passed=2)
-FAIL_ONE = Verdict(passed=False, status="failed", tests_total=2, tests_passed=1, first_failure="f(1) != 2")
-FAIL_ALL = Verdict(passed=False, status="failed", tests_total=2, tests_passed=0, first_failure="f(0) != 1")
 
-PROBLEM = Problem(
-    task_id="T/0",
-    prompt='def f(x):\n    """Return x + 1."""\n',
-    entry_point="f",
-    public_tests=AssertTests(asserts=("assert f(0) == 1",)),
-    hidden_suites=(HiddenSuite("base", AssertTests(asserts=("assert f(5) == 6",))),),
-    reference_solution="def f(x):\n    return x + 1\n",
-    test_format="asserts",
-    dataset=DatasetInfo("toy", "1", "0" * 64),
-)
-MODELS = RoleModels(ModelConfig("scripted/gen"), ModelConfig("scripted/plan"))
+# ---------------------------------------------------------------- standard, pure transitions
+def test_standard_asks_for_one_generation_at_its_temperature_then_submits_it():
+    policy = build_policy(PolicySpec("standard"))
+    state = policy.start(PROBLEM, seed=0)
+    state, action = policy.step(state, None)
+    assert isinstance(action, Generate)
+    assert (action.role, action.kind, action.n, action.temperature) == ("generator", "generate", 1, 0.8)
+    assert PROBLEM.prompt.strip() in action.messages[-1][1] and len(action.prompt_sha256) == 64
+    state, action = policy.step(state, Generated((code("return x + 1  # GOOD"),), (None,)))
+    assert isinstance(action, Submit) and "GOOD" in action.program
+    assert not action.accepted_unverified and action.selected_on == ""
 
 
-class ScriptedModel:
-    """Answers from a script, keyed by role; fails loudly when a script runs out."""
-
-    def __init__(self, **scripts: list[str]):
-        self.scripts = {role: deque(answers) for role, answers in scripts.items()}
-        self.requests: list[tuple[str, object]] = []
-
-    async def complete(self, config, request):
-        role = "generator" if config.model.endswith("gen") else "planner"
-        self.requests.append((role, request))
-        if not self.scripts.get(role):
-            raise AssertionError(f"script for {role} ran out at request {request.purpose}")
-        answer = self.scripts[role].popleft()
-        if answer.startswith("ERROR"):
-            return Completion(text="", input_tokens=0, output_tokens=0, latency_ms=1, error=answer)
-        return Completion(text=answer, input_tokens=100, output_tokens=50, latency_ms=1.0)
+def test_standard_submits_nothing_when_the_call_failed_and_says_why():
+    policy = build_policy(PolicySpec("standard"))
+    state, _ = policy.step(policy.start(PROBLEM, 0), None)
+    _, action = policy.step(state, Generated(("",), ("rate_limit: 429",)))
+    assert action == Submit(None, error="rate_limit: 429")
 
 
-class ScriptedVerifier:
-    """Public verdicts from a script; hidden verdicts: passed iff the program says 'GOOD'."""
-
-    def __init__(self, public: list[Verdict]):
-        self.public = deque(public)
-        self.hidden_programs: list[str] = []
-
-    def __call__(self, program, tests, time_limits_s):
-        if tests is PROBLEM.public_tests:
-            if not self.public:
-                raise AssertionError("public verdict script ran out")
-            return self.public.popleft()
-        self.hidden_programs.append(program)
-        return PASS if "GOOD" in program else FAIL_ALL
+def test_standard_submits_unreadable_code_as_written():
+    policy = build_policy(PolicySpec("standard"))
+    state, _ = policy.step(policy.start(PROBLEM, 0), None)
+    _, action = policy.step(state, Generated(("def g(:\n  oops",), (None,)))
+    assert action.program == "def g(:\n  oops"
 
 
-def price_of(config, input_tokens, output_tokens):
-    per_token = 1e-6 if config.model.endswith("gen") else 10e-6
-    return (input_tokens + output_tokens) * per_token, 1.0
-
-
-def run(spec: PolicySpec, model: ScriptedModel, verifier: ScriptedVerifier):
-    return asyncio.run(
-        run_work_item(
-            run_id="r",
-            problem=PROBLEM,
-            spec=spec,
-            seed=0,
-            models=MODELS,
-            client=model,
-            verifier=verifier,
-            price_of=price_of,
-        )
-    )
-
-
-def code(label: str) -> str:
-    return f"Here you go:\n```python\ndef f(x):\n    return x + 1  # {label}\n```\n"
-
-
-# ---------------------------------------------------------------- pure transitions
-@pytest.mark.parametrize(
-    "name, state, expected",
-    [
-        ("standard", PolicyState(), GENERATE),
-        ("standard", PolicyState(phase=GENERATE, program="p"), VERIFY),
-        ("standard", PolicyState(phase=VERIFY, verdict=FAIL_ALL), DONE),
-        ("standard", PolicyState(phase=GENERATE, model_error="boom"), DONE),
-        ("pat", PolicyState(), GENERATE),
-        ("pat", PolicyState(phase=GENERATE, program="p"), VERIFY),
-        ("pat", PolicyState(phase=VERIFY, verdict=PASS), DONE),
-        ("pat", PolicyState(phase=VERIFY, verdict=FAIL_ALL, improved=True), PLAN),
-        ("pat", PolicyState(phase=PLAN, plan="1. x"), IMPLEMENT),
-        ("pat", PolicyState(phase=IMPLEMENT, program="p"), VERIFY),
-        ("pat", PolicyState(phase=VERIFY, verdict=FAIL_ALL, plans_made=3), DONE),
-        # a plan that helped nothing (some tests pass, no more than before) stops re-planning
-        ("pat", PolicyState(phase=VERIFY, verdict=FAIL_ONE, plans_made=1, improved=False), DONE),
-        # ... but one that improved keeps the loop going while plans are left
-        ("pat", PolicyState(phase=VERIFY, verdict=FAIL_ONE, plans_made=1, improved=True), PLAN),
-        ("pat", PolicyState(phase=PLAN, model_error="429"), DONE),
-        ("pbt", PolicyState(), PLAN),
-        ("pbt", PolicyState(phase=PLAN, plan="1. x"), IMPLEMENT),
-        ("pbt", PolicyState(phase=IMPLEMENT, program="p"), VERIFY),
-        ("pbt", PolicyState(phase=VERIFY, verdict=FAIL_ALL), DONE),
-    ],
-)
-def test_transition(name, state, expected):
-    assert build_policy(PolicySpec(name)).next_phase(state) == expected
-
-
-def test_pat_budget_comes_from_the_spec():
-    policy = build_policy(PolicySpec("pat", (("max_plans", 1),)))
-    state = PolicyState(phase=VERIFY, verdict=FAIL_ALL, plans_made=1, improved=True)
-    assert policy.next_phase(state) == DONE
-
-
-def test_unknown_policy_is_a_one_line_error():
-    with pytest.raises(UnknownPolicy, match=r"unknown policy 'nope' \(known: pat, pbt, standard\)"):
-        parse_policy_spec("nope")
-
-
-def test_policy_spec_parameters_parse():
-    assert parse_policy_spec("pat:max_plans=2").params == (("max_plans", 2),)
-    with pytest.raises(UnknownPolicy, match="expected key=value"):
-        parse_policy_spec("pat:max_plans")
-
-
-# ---------------------------------------------------------------- the driver loop
-def test_standard_makes_one_generator_call_and_scores_it():
-    model = ScriptedModel(generator=[code("GOOD")])
-    verifier = ScriptedVerifier([FAIL_ONE])
+# ---------------------------------------------------------------- the driver
+def test_standard_run_makes_one_call_no_verification_and_scores_the_submission():
+    model = ScriptedModel({("generator", "generate"): [code("return x + 1  # GOOD")]})
+    verifier = FunctionVerifier()
     result = run(PolicySpec("standard"), model, verifier)
-    assert [c.phase for c in result.calls] == [GENERATE]
-    assert [v.test_source for v in result.verifications] == ["public", "hidden:base"]
+    assert [c.phase for c in result.calls] == ["generate"]
+    assert [v.test_source for v in result.verifications] == ["hidden:base"]
     assert result.outcome.passed and not result.outcome.planner_invoked
     assert result.calls[0].cost_usd == pytest.approx(150e-6)
+    assert result.outcome.cost_usd == pytest.approx(150e-6)
+    assert (result.outcome.input_tokens, result.outcome.output_tokens) == (100, 50)
+    request = model.requests[0][1]
+    assert dict(request.metadata)["kind"] == "generate"
+    assert dict(request.metadata)["task_id"] == "T/0"
 
 
-def test_pat_passing_trial_never_calls_the_planner():
-    model = ScriptedModel(generator=[code("GOOD")])
-    result = run(PolicySpec("pat"), model, ScriptedVerifier([PASS]))
-    assert [r for r, _ in model.requests] == ["generator"]
-    assert result.outcome.passed and not result.outcome.planner_invoked
+class _FanOut(Policy):
+    """Asks for 3 samples, verifies all three, submits the one passing most (for the driver)."""
+
+    name = "fan_out"
+
+    def start(self, problem, seed):
+        return "start"
+
+    def step(self, state, observation):
+        node = NodeRef("root.1", "root", 1, 2)
+        if state == "start":
+            return "sampled", Generate("generator", "generate", (("user", "go"),), 3, 0.8, node,
+                                       "ab" * 32, first_sample_index=5)  # fmt: skip
+        if state == "sampled":
+            self.texts = observation.texts
+            return "verified", Verify(tuple(observation.texts), PROBLEM.public_tests, "public", node)
+        best = max(range(3), key=lambda i: observation.verdicts[i].tests_passed)
+        return "done", Submit(self.texts[best], selected_on="public")
 
 
-def test_pat_failed_trial_escalates_to_the_planner_and_implements_the_plan():
-    model = ScriptedModel(generator=[code("bad"), code("GOOD")], planner=["1. helper g\n2. use g"])
-    result = run(PolicySpec("pat"), model, ScriptedVerifier([FAIL_ALL, PASS]))
-    assert [c.phase for c in result.calls] == [GENERATE, PLAN, IMPLEMENT]
-    assert [c.role for c in result.calls] == ["generator", "planner", "generator"]
-    implement_request = model.requests[2][1]
-    assert "1. helper g" in implement_request.messages[1][1]
-    plan_request = model.requests[1][1]
-    assert "f(0) != 1" in plan_request.messages[1][1]  # the failure is shown to the planner
-    assert result.outcome.passed and result.outcome.planner_invoked
-    assert result.outcome.replans == 0
-
-
-def test_pat_replans_until_budget_and_submits_the_best_attempt():
-    model = ScriptedModel(
-        generator=[code("bad0"), code("best"), code("bad2")], planner=["plan A", "plan B"]
-    )
-    verifier = ScriptedVerifier([FAIL_ALL, FAIL_ONE, FAIL_ALL])
-    result = run(PolicySpec("pat", (("max_plans", 2),)), model, verifier)
-    assert [c.phase for c in result.calls] == [GENERATE, PLAN, IMPLEMENT, PLAN, IMPLEMENT]
-    assert "best" in verifier.hidden_programs[0]
-    assert result.outcome.replans == 1 and not result.outcome.passed
-
-
-def test_model_error_ends_the_policy_as_a_row_not_an_exception():
-    model = ScriptedModel(generator=["ERROR: 503 after 6 attempts"])
-    result = run(PolicySpec("pat"), model, ScriptedVerifier([]))
-    assert result.outcome.status == "error:model"
-    assert result.outcome.error.startswith("ERROR: 503")
-    assert not result.outcome.passed and result.verifications == ()
-
-
-def test_planner_error_after_a_trial_still_scores_the_trial():
-    model = ScriptedModel(generator=[code("GOOD")], planner=["ERROR: timeout"])
-    result = run(PolicySpec("pat"), model, ScriptedVerifier([FAIL_ALL]))
-    assert result.outcome.passed  # hidden tests are stronger judges than the failed public one
-    assert result.outcome.error == "ERROR: timeout"
-
-
-def test_hidden_tests_never_reach_the_model():
-    model = ScriptedModel(generator=[code("bad"), code("bad")], planner=["plan"])
-    run(PolicySpec("pat", (("max_plans", 1),)), model, ScriptedVerifier([FAIL_ALL, FAIL_ALL]))
-    sent = "".join(content for _, request in model.requests for _, content in request.messages)
-    assert "f(5) == 6" not in sent and "f(0) == 1" not in sent
+def test_driver_makes_n_samples_with_distinct_indices_and_records_the_tree_position():
+    POLICIES["fan_out"] = _FanOut
+    try:
+        answers = ["a GOOD", "b", "c"]
+        model = ScriptedModel({("generator", "generate"): list(answers)})
+        passed_by_text = {"a GOOD": 2, "b": 1, "c": 0}
+        verifier = FunctionVerifier(lambda program, tests: verdict(2, passed_by_text[program]))
+        result = run(PolicySpec("fan_out"), model, verifier)
+    finally:
+        del POLICIES["fan_out"]
+    assert [c.sample_index for c in result.calls] == [5, 6, 7]
+    assert [r.sample_index for _, r in model.requests] == [5, 6, 7]
+    assert {(c.node_id, c.parent_node_id, c.depth, c.attempt) for c in result.calls} == {
+        ("root.1", "root", 1, 2)
+    }
+    assert {c.prompt_sha256 for c in result.calls} == {"ab" * 32}
+    public = [v for v in result.verifications if v.test_source == "public"]
+    assert [v.sample_index for v in public] == [0, 1, 2]
+    assert [v.verdict.tests_passed for v in public] == [2, 1, 0]
+    assert result.outcome.passed and result.outcome.selected_on == "public"
+    assert result.outcome.cost_usd == pytest.approx(sum(c.cost_usd for c in result.calls))
 
 
 def test_a_verifier_that_raises_is_a_harness_error_row_not_a_dead_chunk():
     def broken_verifier(program, tests, time_limits_s):
         raise SystemError("AST constructor recursion depth mismatch")
 
-    model = ScriptedModel(generator=[code("GOOD")])
+    model = ScriptedModel({("generator", "generate"): [code("return x + 1  # GOOD")]})
     result = asyncio.run(
         run_work_item(
             run_id="r", problem=PROBLEM, spec=PolicySpec("standard"), seed=0, models=MODELS,
             client=model, verifier=broken_verifier, price_of=price_of,
-        )
+        )  # fmt: skip
     )
-    assert [v.verdict.status for v in result.verifications] == ["error:harness", "error:harness"]
+    assert [v.verdict.status for v in result.verifications] == ["error:harness"]
     assert not result.outcome.passed and result.outcome.status == "error:harness"
     assert "SystemError" in result.verifications[0].verdict.first_failure
 
 
-def test_policy_label_separates_behaviour_variants_but_not_model_overrides():
-    assert parse_policy_spec("pat").label == "pat"
-    assert parse_policy_spec("pat:max_plans=1").label == "pat:max_plans=1"
-    assert parse_policy_spec("standard:generator=sim/large").label == "standard"
+def test_model_error_ends_the_item_as_a_row_not_an_exception():
+    model = ScriptedModel({("generator", "generate"): ["ERROR: 503 after 6 attempts"]})
+    result = run(PolicySpec("standard"), model, FunctionVerifier())
+    assert result.outcome.status == "error:model"
+    assert result.outcome.error.startswith("ERROR: 503")
+    assert not result.outcome.passed and result.verifications == ()
 
 
-def test_a_policy_that_never_finishes_is_stopped_and_says_so():
-    from tasks.policies import POLICIES
-    from tasks.policies.state import Policy
+def test_the_scripted_model_fails_loudly_when_its_script_runs_out():
+    with pytest.raises(ScriptRanOut):
+        run(PolicySpec("standard"), ScriptedModel({}), FunctionVerifier())
+
+
+def test_a_policy_that_never_submits_is_stopped_and_says_so(monkeypatch):
+    from tasks.policies import driver
 
     class Forever(Policy):
         name = "forever"
 
-        def next_phase(self, state):
-            return VERIFY
+        def start(self, problem, seed):
+            return 0
 
+        def step(self, state, observation):
+            return state + 1, Verify(("p",), PROBLEM.public_tests, "public")
+
+    monkeypatch.setattr(driver, "MAX_STEPS", 5)
     POLICIES["forever"] = Forever
     try:
-        model = ScriptedModel()
-        verifier = ScriptedVerifier([FAIL_ALL] * 100)
-        verifier.hidden_programs = []
-        result = run(PolicySpec("forever"), model, verifier)
+        verifier = FunctionVerifier(lambda program, tests: verdict(1, 0))
+        result = run(PolicySpec("forever"), ScriptedModel({}), verifier)
     finally:
         del POLICIES["forever"]
-    assert result.outcome.error and "stopped after" in result.outcome.error
-    assert not result.outcome.passed
+    assert len(verifier.calls) == 5
+    assert result.outcome.error == "policy stopped after 5 steps"
+    assert not result.outcome.passed and result.outcome.status == "error:model"
+
+
+# ---------------------------------------------------------------- registry and specs
+def test_unknown_policy_is_a_one_line_error():
+    known = ", ".join(sorted(POLICIES))
+    with pytest.raises(UnknownPolicy, match=rf"unknown policy 'nope' \(known: {known}\)"):
+        parse_policy_spec("nope")
+
+
+def test_policy_spec_parameters_parse():
+    assert parse_policy_spec("standard:temperature=0.2").params == (("temperature", 0.2),)
+    with pytest.raises(UnknownPolicy, match="expected key=value"):
+        parse_policy_spec("standard:temperature")
+
+
+def test_policy_label_separates_behaviour_variants_but_not_model_overrides():
+    assert parse_policy_spec("standard").label == "standard"
+    assert parse_policy_spec("standard:temperature=0.2").label == "standard:temperature=0.2"
+    assert parse_policy_spec("standard:generator=sim/large").label == "standard"
+
+
+def test_every_registered_policy_declares_sourced_parameters():
+    for name, policy_class in POLICIES.items():
+        for param in policy_class.PARAMS:
+            assert param.source and param.help, (name, param.name)
+            assert param.coerce(param.default, name) == param.default

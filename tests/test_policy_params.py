@@ -40,8 +40,8 @@ def test_model_parameters_are_accepted_by_every_policy():
 
 
 def test_parse_policy_spec_refuses_bad_parameters_before_any_work():
-    with pytest.raises(PolicyParamError, match="policy 'pat' has no parameter 'foo'"):
-        parse_policy_spec("pat:foo=1")
-    with pytest.raises(PolicyParamError, match="expected int, got 'abc'"):
-        parse_policy_spec("pat:max_plans=abc")
-    assert build_policy(parse_policy_spec("pat:max_plans=2")).params["max_plans"] == 2
+    with pytest.raises(PolicyParamError, match="policy 'standard' has no parameter 'foo'"):
+        parse_policy_spec("standard:foo=1")
+    with pytest.raises(PolicyParamError, match="expected float, got 'abc'"):
+        parse_policy_spec("standard:temperature=abc")
+    assert build_policy(parse_policy_spec("standard:temperature=0.2")).params["temperature"] == 0.2

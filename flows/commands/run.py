@@ -65,7 +65,9 @@ def run(
     cache_dir: Optional[Path] = typer.Option(
         None, envvar="PATFLOW_CACHE_DIR", help="Response cache directory (default: data/cache)."
     ),
-    temperature: float = typer.Option(0.2, help="Sampling temperature of every model call."),
+    temperature: Optional[float] = typer.Option(
+        None, help="Override every policy's own sampling temperatures (default: the policies')."
+    ),
     max_tokens: int = typer.Option(1024, help="Completion token limit of every model call."),
     output_format: str = typer.Option("table", "--format", help="Comparison output: table, csv or json."),
     reference_generator: Optional[str] = typer.Option(

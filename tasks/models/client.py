@@ -571,6 +571,9 @@ class ModelClient:
                     max_retries=0,
                     drop_params=True,
                     shared_session=http.session,
+                    # The request kind and task for the simulator (litellm keeps metadata to
+                    # itself: no real provider receives it).
+                    metadata={"patflow": dict(request.metadata)} if request.metadata else None,
                 )
         except BaseException:
             if reservation is not None:

@@ -45,7 +45,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tasks.prompts import request_purpose, task_prompt_of
+from tasks.prompts import kind_of_messages
 from tasks.records import Problem
 
 
@@ -89,17 +89,38 @@ def register_problems(problems: Iterable[Problem]) -> int:
     with _PROBLEMS_LOCK:
         for problem in problems:
             _PROBLEMS[_normalise_prompt(problem.prompt)] = problem
+            _BY_TASK[(problem.dataset.name, problem.task_id)] = problem
+            _BY_TASK[("", problem.task_id)] = problem
         return len(_PROBLEMS)
 
 
 def clear_problems() -> None:
     with _PROBLEMS_LOCK:
         _PROBLEMS.clear()
+        _BY_TASK.clear()
 
 
-def find_problem(messages: Sequence) -> Problem | None:
-    prompt = task_prompt_of(messages)
-    return None if prompt is None else _PROBLEMS.get(_normalise_prompt(prompt))
+_FIRST_BLOCK = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
+_BY_TASK: dict[tuple[str, str], Problem] = {}
+
+
+def find_problem(messages: Sequence, task_id: str = "", dataset: str = "") -> Problem | None:
+    """The problem a request is about: by task id when the request carries it, else by the
+    prompt text in the last user message (the HTTP path, where nothing else travels)."""
+    if task_id:
+        with _PROBLEMS_LOCK:
+            found = _BY_TASK.get((dataset, task_id)) or _BY_TASK.get(("", task_id))
+        if found is not None:
+            return found
+    for role, content in reversed(list(messages)):
+        if role != "user":
+            continue
+        for block in _FIRST_BLOCK.findall(content) or [content]:
+            found = _PROBLEMS.get(_normalise_prompt(block))
+            if found is not None:
+                return found
+        break
+    return None
 
 
 # --------------------------------------------------------------------------- difficulty
@@ -437,23 +458,39 @@ def _as_pairs(messages: Sequence) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def simulate(model_name: str, messages: Sequence, seed: int | None = 0) -> str:
+def request_facts(messages: Sequence, metadata: dict | None) -> dict[str, str]:
+    """The request kind, task and target: from the request's metadata where the path carries
+    it (in-process litellm), else recognised from the template's system message (HTTP)."""
+    facts = {str(k): str(v) for k, v in (metadata or {}).items()}
+    if not facts.get("kind"):
+        facts["kind"] = kind_of_messages(_as_pairs(messages)) or "generate"
+    return facts
+
+
+def simulate(
+    model_name: str, messages: Sequence, seed: int | None = 0, metadata: dict | None = None
+) -> str:
     """The simulated model's answer text (before any ``max_tokens`` cut)."""
     skill = skill_of(model_name)
     pairs = _as_pairs(messages)
     rng = _rng_for(skill.name, seed, pairs)
-    purpose = request_purpose(pairs)
-    prompt = task_prompt_of(pairs) or "\n".join(c for r, c in pairs if r == "user")
-    problem = find_problem(pairs)
-    if purpose == "plan":
-        return _plan_answer(skill, problem, prompt, rng)
-    if purpose == "tests":
-        return _tests_answer(skill, problem, prompt, rng)
-    plan = None
-    if purpose == "implement":
-        user = next((c for r, c in pairs if r == "user"), "")
-        plan = user.split("### Plan\n", 1)[1] if "### Plan\n" in user else ""
-    return _code_request(skill, problem, prompt, plan, rng)
+    facts = request_facts(pairs, metadata)
+    problem = find_problem(pairs, facts.get("task_id", ""), facts.get("dataset", ""))
+    prompt = problem.prompt if problem else "\n".join(c for r, c in pairs if r == "user")
+    answer = ANSWERS.get(facts["kind"], _answer_code)
+    return answer(skill, problem, prompt, facts, rng)
+
+
+def _answer_code(skill, problem, prompt, facts, rng) -> str:
+    return _code_request(skill, problem, prompt, None, rng)
+
+
+def _answer_tests(skill, problem, prompt, facts, rng) -> str:
+    return _tests_answer(skill, problem, prompt, rng)
+
+
+ANSWERS = {"generate": _answer_code, "write_tests": _answer_tests}
+"""Request kind -> answer(skill, problem, prompt, facts, rng); unknown kinds get code."""
 
 
 # --------------------------------------------------------------------------- tokens
@@ -508,10 +545,14 @@ class SimResponse:
 
 
 def respond(
-    model_name: str, messages: Sequence, seed: int | None = 0, max_tokens: int | None = None
+    model_name: str,
+    messages: Sequence,
+    seed: int | None = 0,
+    max_tokens: int | None = None,
+    metadata: dict | None = None,
 ) -> SimResponse:
     """The full simulated response with usage, as both the in-process and HTTP paths return."""
-    text = simulate(model_name, messages, seed)
+    text = simulate(model_name, messages, seed, metadata)
     output_tokens = count_text_tokens(text)
     finish_reason = "stop"
     if max_tokens is not None and max_tokens > 0 and output_tokens > max_tokens:

@@ -22,13 +22,15 @@ PROVIDER = "sim"
 class SimProvider(CustomLLM):
     """litellm custom provider ``sim``: ``model="sim/small"`` reaches ``respond("small", ...)``."""
 
-    def _response(self, model: str, messages: list, optional_params: dict):
+    def _response(self, model: str, messages: list, optional_params: dict, litellm_params=None):
+        metadata = ((litellm_params or {}).get("metadata") or {}).get("patflow")
         try:
             answer = respond(
                 model,
                 messages,
                 seed=optional_params.get("seed", 0),
                 max_tokens=optional_params.get("max_tokens"),
+                metadata=metadata,
             )
         except UnknownSimModel as error:
             raise CustomLLMError(status_code=404, message=str(error)) from None
@@ -52,13 +54,13 @@ class SimProvider(CustomLLM):
                    print_verbose, encoding, api_key, logging_obj, optional_params,
                    acompletion=None, litellm_params=None, logger_fn=None, headers={},
                    timeout=None, client=None):  # fmt: skip
-        return self._response(model, messages, optional_params)
+        return self._response(model, messages, optional_params, litellm_params)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params,
                           acompletion=None, litellm_params=None, logger_fn=None, headers={},
                           timeout=None, client=None):  # fmt: skip
-        return self._response(model, messages, optional_params)
+        return self._response(model, messages, optional_params, litellm_params)
 
 
 _PROVIDER_INSTANCE = SimProvider()

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from tasks.policies.engine import Policy
 from tasks.policies.params import PolicyParamError
-from tasks.policies.pat import PlanningAfterTrial
-from tasks.policies.pbt import PlanningBeforeTrial
 from tasks.policies.standard import Standard
-from tasks.policies.state import Policy
 from tasks.records import PolicySpec
 
 POLICIES: dict[str, type[Policy]] = {
     Standard.name: Standard,
-    PlanningAfterTrial.name: PlanningAfterTrial,
-    PlanningBeforeTrial.name: PlanningBeforeTrial,
 }
 
 
@@ -34,7 +30,7 @@ def build_policy(spec: PolicySpec) -> Policy:
 
 
 def parse_policy_spec(text: str) -> PolicySpec:
-    """``pat`` or ``pat:max_plans=2`` → PolicySpec; values parsed as int/float when they look so."""
+    """``pat`` or ``pat:n_samples=3`` → PolicySpec; values parsed as int/float when they look so."""
     name, _, params_text = text.partition(":")
     params = []
     for item in filter(None, params_text.split(",")):

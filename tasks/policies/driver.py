@@ -1,12 +1,21 @@
-"""The one loop that runs any policy on one problem.
+"""The one loop that runs any policy on one problem: it performs actions, nothing else.
 
-It asks the policy for the next phase, performs it (a model call through the injected model
-client, or a verification through the injected verifier), appends an event for each, and stops
-at ``done``. Then it scores the submitted program on the hidden suites — which the policy never
-sees: they are used here, after the loop, and nowhere else.
+``run_work_item`` asks the policy (``tasks.policies.engine``) for an action, performs it and
+feeds the observation back, until the policy submits:
 
-A failed model call is an event with an error and ends the policy; the work item becomes an
-``Outcome`` with status ``error:model``. Nothing here raises for what a model or a program does.
+- ``Generate``: ``n`` requests with sample indices ``first_sample_index + 0..n-1`` (distinct
+  provider seeds, so distinct samples), concurrently; one ``ModelCallEvent`` per sample. No
+  provider behind ``ModelClient`` is asked for ``n`` in one request: litellm's custom providers
+  and several OpenAI-compatible servers ignore ``n``, and separate requests keep the
+  per-sample cache key and cost row.
+- ``Verify``: every program on the tests, concurrently within ``verify_slots``; one
+  ``VerificationEvent`` per program.
+- ``Execute``: every program on call inputs without expected values; one event per program.
+
+Then ``score_hidden`` runs the submission on the hidden suites — which no policy ever sees:
+they are used there, after the loop, and nowhere else. A failed model call is data (the policy
+decides what it means); a verifier that raises is an ``error:harness`` verdict, never an
+exception out of the work item.
 """
 
 from __future__ import annotations
@@ -15,19 +24,19 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
-from sandbox.types import TestSpec
-from tasks import prompts
+from sandbox.types import CallTests, TestSpec
 from tasks.policies import build_policy
-from tasks.policies.state import (
-    DONE,
-    GENERATE,
-    IMPLEMENT,
-    MODEL_PHASES,
-    PLAN,
-    VERIFY,
-    PolicyState,
+from tasks.policies.engine import (
+    CandidateOutputs,
+    Executed,
+    Execute,
+    Generate,
+    Generated,
+    Submit,
+    Verified,
+    Verify,
 )
 from tasks.records import (
     Completion,
@@ -42,7 +51,7 @@ from tasks.records import (
     WorkItemResult,
 )
 
-MAX_PHASES = 64  # a guard against a policy whose transitions never reach done
+MAX_STEPS = 20_000  # a guard against a policy whose transitions never submit
 HARNESS_ERROR = "error:harness"  # verification itself raised: never the program's verdict
 
 
@@ -51,6 +60,8 @@ class ModelCaller(Protocol):
 
 
 Verifier = Callable[[str, "TestSpec | None", "tuple[float, ...] | None"], Verdict]
+Executor = Callable[[str, CallTests], "tuple[tuple[str, ...], tuple[Any, ...]]"]
+"""(program, call tests) -> (per-input status, per-input returned value)."""
 PriceOf = Callable[[ModelConfig, int, int], "tuple[float, float | None]"]
 """(config, input_tokens, output_tokens) -> (list-price cost_usd, cost_weight)."""
 
@@ -66,27 +77,152 @@ class RoleModels:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    temperature: float = 0.2
+    """Run-wide settings of the model calls; a policy's own sampling is in its parameters."""
+
     max_tokens: int = 1024
+    temperature: float | None = None  # None: each policy's own temperatures (its parameters)
 
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def messages_for(phase: str, problem: Problem, state: PolicyState):
-    if phase == GENERATE:
-        return prompts.generate_messages(problem.prompt, problem.entry_point)
-    if phase == PLAN:
-        if state.program is None:  # planning before any trial (pbt)
-            return prompts.plan_messages(problem.prompt, problem.entry_point, "", "no attempt yet")
-        failure = ""
-        if state.verdict is not None:
-            failure = state.verdict.first_failure or state.verdict.status
-        return prompts.plan_messages(problem.prompt, problem.entry_point, state.program, failure)
-    if phase == IMPLEMENT:
-        return prompts.implement_messages(problem.prompt, problem.entry_point, state.plan or "")
-    raise ValueError(f"phase {phase!r} makes no model call")
+def default_executor(program: str, tests: CallTests):
+    from tasks.verification import run_calls
+
+    return run_calls(program, tests)
+
+
+class _Performer:
+    """Performs one work item's actions and keeps its event log."""
+
+    def __init__(self, problem, seed, models, client, verifier, executor, price_of, settings, slots):
+        self.problem, self.seed, self.models, self.client = problem, seed, models, client
+        self.verifier, self.executor, self.price_of = verifier, executor, price_of
+        self.settings, self.slots = settings, slots
+        self.calls: list[ModelCallEvent] = []
+        self.verifications: list[VerificationEvent] = []
+        self.step = 0
+
+    async def _in_slot(self, function, *args):
+        if self.slots is None:
+            return await asyncio.to_thread(function, *args)
+        async with self.slots:
+            return await asyncio.to_thread(function, *args)
+
+    def _verify_or_harness_error(self, program: str, tests, time_limits_s) -> Verdict:
+        try:
+            return self.verifier(program, tests, time_limits_s)
+        except Exception as error:  # the harness failed, not the program: a row, not a dead chunk
+            return Verdict(False, HARNESS_ERROR, 0, 0, f"{type(error).__name__}: {error}"[:500])
+
+    async def verify_one(self, program: str, tests, time_limits_s) -> Verdict:
+        return await self._in_slot(self._verify_or_harness_error, program, tests, time_limits_s)
+
+    def _tree(self, node) -> dict:
+        return {"node_id": node.node_id, "parent_node_id": node.parent_node_id,
+                "depth": node.depth, "attempt": node.attempt}  # fmt: skip
+
+    async def generate(self, action: Generate) -> Generated:
+        config = self.models.for_role(action.role)
+        temperature = action.temperature
+        if self.settings.temperature is not None:
+            temperature = self.settings.temperature
+        metadata = (
+            ("kind", action.kind), ("task_id", self.problem.task_id),
+            ("dataset", self.problem.dataset.name), ("target", action.target),
+            ("node_id", action.node.node_id), *action.context,
+        )  # fmt: skip
+        requests = [
+            ModelRequest(
+                messages=action.messages,
+                temperature=temperature,
+                max_tokens=min(action.max_tokens, self.settings.max_tokens),
+                seed=self.seed,
+                sample_index=action.first_sample_index + index,
+                purpose=action.kind,
+                metadata=metadata,
+            )
+            for index in range(action.n)
+        ]
+        completions = await asyncio.gather(*(self.client.complete(config, r) for r in requests))
+        for request, completion in zip(requests, completions):
+            cost, weight = self.price_of(config, completion.input_tokens, completion.output_tokens)
+            self.calls.append(
+                ModelCallEvent(
+                    step=self.step, phase=action.kind, role=action.role, model=config.model,
+                    input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+                    cost_usd=cost, latency_ms=completion.latency_ms, cached=completion.cached,
+                    error=completion.error, request_sha256=request.cache_key(config.cache_identity),
+                    response_text=completion.text, cost_weight=weight, attempts=completion.attempts,
+                    sample_index=request.sample_index, prompt_sha256=action.prompt_sha256,
+                    **self._tree(action.node),
+                )  # fmt: skip
+            )
+        return Generated(tuple(c.text for c in completions), tuple(c.error for c in completions))
+
+    async def verify(self, action: Verify) -> Verified:
+        verdicts = await asyncio.gather(
+            *(self.verify_one(p, action.tests, action.time_limits_s) for p in action.programs)
+        )
+        for index, (program, verdict) in enumerate(zip(action.programs, verdicts)):
+            self.verifications.append(
+                VerificationEvent(
+                    step=self.step, phase="verify", test_source=action.test_source,
+                    verdict=verdict, program_sha256=sha256_text(program), sample_index=index,
+                    **self._tree(action.node),
+                )  # fmt: skip
+            )
+        return Verified(tuple(verdicts))
+
+    def _execute_or_harness_error(self, program: str, tests: CallTests) -> CandidateOutputs:
+        try:
+            statuses, values = self.executor(program, tests)
+        except Exception:  # the harness failed: every input counts as failed, never as agreement
+            return CandidateOutputs(tuple(HARNESS_ERROR for _ in tests.inputs), (None,) * len(tests.inputs))
+        return CandidateOutputs(tuple(statuses), tuple(values))
+
+    async def execute(self, action: Execute) -> Executed:
+        outputs = await asyncio.gather(
+            *(self._in_slot(self._execute_or_harness_error, p, action.tests) for p in action.programs)
+        )
+        for index, (program, output) in enumerate(zip(action.programs, outputs)):
+            passed = sum(status == "passed" for status in output.statuses)
+            failed = next((s for s in output.statuses if s != "passed"), "passed")
+            verdict = Verdict(passed == len(output.statuses), failed, len(output.statuses), passed,
+                              test_statuses=output.statuses)  # fmt: skip
+            self.verifications.append(
+                VerificationEvent(
+                    step=self.step, phase="execute", test_source="generated", verdict=verdict,
+                    program_sha256=sha256_text(program), sample_index=index,
+                    **self._tree(action.node),
+                )  # fmt: skip
+            )
+        return Executed(tuple(outputs))
+
+
+async def score_hidden(performer: _Performer, program: str | None, model_error: str | None):
+    """(suites_passed, status) of the submission on the hidden suites, recording each run."""
+    problem = performer.problem
+    suites_passed: list[tuple[str, bool]] = []
+    if program is None:
+        return suites_passed, "error:model" if model_error else "no_program"
+    status = "passed"
+    for suite in problem.hidden_suites:
+        verdict = await performer.verify_one(program, suite.tests, suite.time_limits_s)
+        performer.verifications.append(
+            VerificationEvent(
+                step=performer.step + len(suites_passed), phase="score",
+                test_source=f"hidden:{suite.name}", verdict=verdict,
+                program_sha256=sha256_text(program),
+            )  # fmt: skip
+        )
+        suites_passed.append((suite.name, verdict.passed))
+        if not verdict.passed and status == "passed":
+            status = verdict.status
+    if not suites_passed:
+        status = "no_hidden_tests"
+    return suites_passed, status
 
 
 async def run_work_item(
@@ -101,135 +237,57 @@ async def run_work_item(
     price_of: PriceOf,
     settings: GenerationSettings = GenerationSettings(),
     verify_slots: asyncio.Semaphore | None = None,
+    executor: Executor | None = None,
 ) -> WorkItemResult:
     policy = build_policy(spec)
     started_at_s = time.time()
-    state = PolicyState()
-    calls: list[ModelCallEvent] = []
-    verifications: list[VerificationEvent] = []
-
-    def verify_or_harness_error(program: str, tests, time_limits_s) -> Verdict:
-        try:
-            return verifier(program, tests, time_limits_s)
-        except Exception as error:  # the harness failed, not the program: a row, not a dead chunk
-            return Verdict(
-                passed=False,
-                status=HARNESS_ERROR,
-                tests_total=0,
-                tests_passed=0,
-                first_failure=f"{type(error).__name__}: {error}"[:500],
-            )
-
-    async def run_verifier(program: str, tests, time_limits_s) -> Verdict:
-        if verify_slots is None:
-            return await asyncio.to_thread(verify_or_harness_error, program, tests, time_limits_s)
-        async with verify_slots:
-            return await asyncio.to_thread(verify_or_harness_error, program, tests, time_limits_s)
-
-    step = 0
-    for step in range(MAX_PHASES):
-        phase = policy.next_phase(state)
-        if phase == DONE:
+    performer = _Performer(problem, seed, models, client, verifier, executor or default_executor,
+                           price_of, settings, verify_slots)  # fmt: skip
+    state = policy.start(problem, seed)
+    observation = None
+    submit = Submit(program=None, error=f"policy stopped after {MAX_STEPS} steps")
+    for step in range(MAX_STEPS):
+        performer.step = step
+        state, action = policy.step(state, observation)
+        if isinstance(action, Submit):
+            submit = action
             break
-        if step == MAX_PHASES - 1:  # never silently: the item says why it stopped
-            state = state.after(state.phase, model_error=f"policy stopped after {MAX_PHASES} phases")
-            break
-        if phase in MODEL_PHASES:
-            role = MODEL_PHASES[phase]
-            config = models.for_role(role)
-            request = ModelRequest(
-                messages=messages_for(phase, problem, state),
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-                seed=seed,
-                sample_index=0,
-                purpose=phase,
-            )
-            completion = await client.complete(config, request)
-            list_price_usd, cost_weight = price_of(
-                config, completion.input_tokens, completion.output_tokens
-            )
-            calls.append(
-                ModelCallEvent(
-                    step=step,
-                    phase=phase,
-                    role=role,
-                    model=config.model,
-                    input_tokens=completion.input_tokens,
-                    output_tokens=completion.output_tokens,
-                    cost_usd=list_price_usd,
-                    latency_ms=completion.latency_ms,
-                    cached=completion.cached,
-                    error=completion.error,
-                    request_sha256=request.cache_key(config.cache_identity),
-                    response_text=completion.text,
-                    cost_weight=cost_weight,
-                    attempts=completion.attempts,
-                )
-            )
-            if completion.error:
-                state = state.after(phase, model_error=completion.error)
-            elif phase == PLAN:
-                state = state.after(phase, plan=completion.text, plans_made=state.plans_made + 1)
-            else:
-                program = prompts.extract_code(completion.text)
-                state = state.after(phase, program=program, verdict=None, trials=state.trials + 1)
-        elif phase == VERIFY:
-            program = state.program or ""
-            verdict = await run_verifier(program, problem.public_tests, problem.public_time_limits_s)
-            verifications.append(
-                VerificationEvent(
-                    step=step,
-                    phase=phase,
-                    test_source="public",
-                    verdict=verdict,
-                    program_sha256=sha256_text(program),
-                )
-            )
-            improved = verdict.tests_passed > state.best_tests_passed
-            state = state.after(
-                phase,
-                verdict=verdict,
-                improved=improved,
-                best_program=program if improved else state.best_program,
-                best_tests_passed=max(verdict.tests_passed, state.best_tests_passed),
-            )
+        if isinstance(action, Generate):
+            observation = await performer.generate(action)
+        elif isinstance(action, Verify):
+            observation = await performer.verify(action)
+        elif isinstance(action, Execute):
+            observation = await performer.execute(action)
         else:
-            raise ValueError(f"policy {spec.name!r} asked for unknown phase {phase!r}")
-
-    final_program = policy.final_program(state)
-    suites_passed: list[tuple[str, bool]] = []
-    status = "passed"
-    if final_program is None:
-        status = "error:model" if state.model_error else "no_program"
-    else:
-        for suite in problem.hidden_suites:
-            verdict = await run_verifier(final_program, suite.tests, suite.time_limits_s)
-            verifications.append(
-                VerificationEvent(
-                    step=step + len(suites_passed),
-                    phase="score",
-                    test_source=f"hidden:{suite.name}",
-                    verdict=verdict,
-                    program_sha256=sha256_text(final_program),
-                )
-            )
-            suites_passed.append((suite.name, verdict.passed))
-            if not verdict.passed and status == "passed":
-                status = verdict.status
-    passed = final_program is not None and bool(suites_passed) and all(p for _, p in suites_passed)
+            raise TypeError(f"policy {spec.name!r} returned {action!r}, not an action")
+    suites_passed, status = await score_hidden(performer, submit.program, submit.error)
+    passed = status == "passed"
+    calls = performer.calls
     outcome = Outcome(
         task_id=problem.task_id,
         policy=spec.label,
         seed=seed,
         passed=passed,
-        status=status if passed or status != "passed" else "no_hidden_tests",
+        status=status,
         suites_passed=tuple(suites_passed),
-        final_program=final_program or "",
+        final_program=submit.program or "",
         planner_invoked=any(c.role == "planner" for c in calls),
-        replans=max(state.plans_made - 1, 0),
+        replans=max(submit.decompositions - 1, 0),
         model_calls=len(calls),
-        error=state.model_error,
+        error=submit.error,
+        nodes=submit.nodes,
+        max_depth=submit.max_depth,
+        decompositions=submit.decompositions,
+        reverts=submit.reverts,
+        accepted_unverified=submit.accepted_unverified,
+        selected_on=submit.selected_on,
+        selected_tests_total=submit.selected_tests_total,
+        selected_tests_passed=submit.selected_tests_passed,
+        root_trial_passed=submit.root_trial_passed,
+        tree_json=submit.tree_json,
+        cost_usd=sum(c.cost_usd for c in calls),
+        input_tokens=sum(c.input_tokens for c in calls),
+        output_tokens=sum(c.output_tokens for c in calls),
     )
     return WorkItemResult(
         run_id=run_id,
@@ -240,7 +298,7 @@ async def run_work_item(
         planner_model=models.planner.model,
         seed=seed,
         calls=tuple(calls),
-        verifications=tuple(verifications),
+        verifications=tuple(performer.verifications),
         outcome=outcome,
         started_at_s=started_at_s,
         finished_at_s=time.time(),
