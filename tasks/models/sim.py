@@ -493,6 +493,12 @@ ANSWERS = {"generate": _answer_code, "write_tests": _answer_tests}
 """Request kind -> answer(skill, problem, prompt, facts, rng); unknown kinds get code."""
 
 
+def _register_more_answers() -> None:
+    from tasks.models import sim_repair  # repair, divide, conquer (funcoder, self_debug)
+
+    sim_repair.register(ANSWERS)
+
+
 # --------------------------------------------------------------------------- tokens
 _TOKENS_PER_MESSAGE = 3  # OpenAI's chat format overhead, as litellm.token_counter counts it
 _TOKENS_PER_REPLY = 3
@@ -559,3 +565,6 @@ def respond(
         text = _cut_to_tokens(text, max_tokens)
         output_tokens, finish_reason = count_text_tokens(text), "length"
     return SimResponse(text, count_input_tokens(messages), output_tokens, finish_reason)
+
+
+_register_more_answers()

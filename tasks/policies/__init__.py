@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from tasks.policies.best_of_n import BestOfN
+from tasks.policies.codet import CodeT
 from tasks.policies.engine import Policy
+from tasks.policies.funcoder import FunCoder
 from tasks.policies.params import PolicyParamError
+from tasks.policies.self_debug import SelfDebug
 from tasks.policies.standard import Standard
 from tasks.records import PolicySpec
 
 POLICIES: dict[str, type[Policy]] = {
     Standard.name: Standard,
+    BestOfN.name: BestOfN,
+    CodeT.name: CodeT,
+    SelfDebug.name: SelfDebug,
+    FunCoder.name: FunCoder,
 }
 
 
