@@ -1,0 +1,109 @@
+"""best_of_n, codet, self_debug and funcoder with real parts — the simulator through litellm,
+subprocess sandboxes, the chunk writer's Parquet, DuckDB — on HumanEval and MBPP (sanitized),
+2 seeds, one store. (Prefect and Dask are covered by test_sweep_integration; here the chunks are
+run in-process with ``tasks.sweep.run_chunk``, the function each Prefect task calls.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tasks.benchmarks import load_benchmark
+from tasks.policies import parse_policy_spec
+from tasks.policies.driver import RoleModels
+from tasks.records import ModelConfig
+from tasks.sweep import chunk_work_items, plan_work_items, run_chunk
+
+pytestmark = pytest.mark.integration
+
+POLICIES = ("best_of_n", "codet", "self_debug", "funcoder")
+PROBLEMS_PER_BENCHMARK = 2
+SEEDS = 2
+
+# What each policy may ask per node: {phase: (actions at most, samples per action at most)},
+# from the defaults its PARAMS declare (tests/test_policy_*.py check the transitions).
+BUDGETS = {
+    "best_of_n": {"generate": (1, 5), "write_tests": (3, 1)},
+    "codet": {"generate": (3, 11), "write_tests": (3, 1)},
+    "self_debug": {"generate": (1, 1), "write_tests": (3, 1), "repair": (3, 1)},
+    "funcoder": {"divide": (3, 1), "conquer": (3, 10), "write_tests": (3, 1)},
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    from conftest import SHARED_DATASETS
+
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip("../shared/datasets is not beside this checkout")
+    root = tmp_path_factory.mktemp("baselines")
+    models = RoleModels(ModelConfig("sim/small"), ModelConfig("sim/large"))
+    specs = [parse_policy_spec(name) for name in POLICIES]
+    for run_id, benchmark in (("he", "humaneval"), ("mbpp", "mbpp-sanitized")):
+        problems = load_benchmark(benchmark).problems[:PROBLEMS_PER_BENCHMARK]
+        items = plan_work_items(problems, specs, SEEDS, models)
+        for chunk in chunk_work_items(run_id, str(root / "runs"), problems, items, chunk_size=8, cache_dir=None):
+            run_chunk(chunk)
+    return root / "runs"
+
+
+def rows(store: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect()
+    for table in ("calls", "verifications", "outcomes"):
+        con.execute(
+            f"create view {table} as select * from read_parquet('{store}/{table}/**/*.parquet',"
+            " hive_partitioning = true, union_by_name = true)"
+        )
+    return con.execute(sql).fetchall()
+
+
+def test_every_item_finished_without_harness_errors(store):
+    [(items, runs)] = rows(store, "select count(*), count(distinct run_id) from outcomes")
+    assert (items, runs) == (2 * PROBLEMS_PER_BENCHMARK * len(POLICIES) * SEEDS, 2)
+    assert rows(store, "select distinct policy from outcomes order by 1") == [(p,) for p in sorted(POLICIES)]
+    bad = rows(store, "select task_id, policy, status, error from outcomes where status like 'error%' or error is not null")
+    assert bad == []
+    assert rows(store, "select count(*) from verifications where status = 'error:harness'") == [(0,)]
+    # Something was actually checked and something passed: the runs did real work.
+    [(passed, verified)] = rows(store, "select count(*) filter (where passed), count(*) from outcomes")
+    assert 0 < passed <= verified
+
+
+def test_each_outcomes_cost_is_the_sum_of_its_calls(store):
+    mismatched = rows(store, """
+        select o.run_id, o.task_id, o.policy, o.seed, o.cost_usd, coalesce(sum(c.cost_usd), 0) as calls_cost
+        from outcomes o left join calls c using (run_id, task_id, policy, seed)
+        group by all having abs(o.cost_usd - calls_cost) > 1e-12""")
+    assert mismatched == []
+    [(total,)] = rows(store, "select sum(cost_usd) from outcomes")
+    assert total > 0
+
+
+def test_no_item_makes_more_calls_than_its_parameters_allow(store):
+    budget_rows = ", ".join(
+        f"('{policy}', '{phase}', {actions}, {samples})"
+        for policy, phases in BUDGETS.items()
+        for phase, (actions, samples) in phases.items()
+    )
+    over = rows(store, f"""
+        with budget(policy, phase, max_actions, max_samples) as (values {budget_rows}),
+        per_action as (
+            select run_id, task_id, policy, seed, phase, node_id, attempt, count(*) as samples
+            from calls group by all),
+        per_node as (
+            select run_id, task_id, policy, seed, phase, node_id,
+                   count(*) as actions, max(samples) as samples
+            from per_action group by all)
+        select n.*, b.max_actions, b.max_samples from per_node n left join budget b using (policy, phase)
+        where b.max_actions is null or n.actions > b.max_actions or n.samples > b.max_samples""")
+    assert over == [], over
+    # Tree nodes: calls name no more nodes than the outcome recorded.
+    too_many_nodes = rows(store, """
+        select o.run_id, o.task_id, o.policy, o.seed, o.nodes, count(distinct c.node_id) as named
+        from outcomes o join calls c using (run_id, task_id, policy, seed)
+        group by all having named > o.nodes""")
+    assert too_many_nodes == []
+    # Planner use: only funcoder divides, and only the planner divides.
+    assert rows(store, "select distinct policy, phase from calls where role = 'planner'") == [("funcoder", "divide")]
