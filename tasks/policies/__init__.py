@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from tasks.policies.engine import Policy
 from tasks.policies.params import PolicyParamError
+from tasks.policies.pat import PlanningAfterTrial
 from tasks.policies.standard import Standard
 from tasks.records import PolicySpec
 
 POLICIES: dict[str, type[Policy]] = {
     Standard.name: Standard,
+    PlanningAfterTrial.name: PlanningAfterTrial,
 }
 
 
