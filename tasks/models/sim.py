@@ -45,6 +45,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tasks.models import sim_tree
 from tasks.prompts import kind_of_messages
 from tasks.records import Problem
 
@@ -482,14 +483,42 @@ def simulate(
 
 
 def _answer_code(skill, problem, prompt, facts, rng) -> str:
+    target = facts.get("target", "")
+    if problem is not None and target and target != problem.entry_point:
+        return _helper_code(skill, problem, target, rng)
     return _code_request(skill, problem, prompt, None, rng)
 
 
+def _helper_code(skill, problem, target, rng) -> str:
+    source = sim_tree.lifted_source(problem, target)
+    if source is None:
+        return _code_answer(f"def {target}(*args):\n    return None\n", rng)
+    p = _sigmoid(math.log(p_correct(skill, problem) / (1 - p_correct(skill, problem) + 1e-12))
+                 + sim_tree.HELPER_BONUS)  # fmt: skip
+    if rng.random() < p:
+        return _code_answer(source, rng)
+    return _code_answer(mutate(source, target, rng)[0], rng)
+
+
 def _answer_tests(skill, problem, prompt, facts, rng) -> str:
-    return _tests_answer(skill, problem, prompt, rng)
+    target = facts.get("target", "") or (problem.entry_point if problem else "")
+    if problem is None or not target:
+        return _tests_answer(skill, problem, prompt, rng)
+    lines = sim_tree.written_tests(problem, target, skill.tests_accuracy, rng)
+    return f"Here are tests for `{target}`:\n\n```python\n" + "\n".join(lines) + "\n```\n"
 
 
-ANSWERS = {"generate": _answer_code, "write_tests": _answer_tests}
+def _answer_decomposition(skill, problem, prompt, facts, rng) -> str:
+    target = facts.get("target", "") or (problem.entry_point if problem else "")
+    hardness = difficulty(problem) if problem else 0.5
+    good = rng.random() < _sigmoid(skill.plan_logit - DIFFICULTY_SLOPE * (hardness - 0.5))
+    code = sim_tree.decomposition(problem, target, good, rng) if problem else None
+    if code is None:
+        return "I could not decompose this function."
+    return f"The function is split into a helper that does the core work.\n\n```python\n{code}```\n"
+
+
+ANSWERS = {"generate": _answer_code, "write_tests": _answer_tests, "decompose": _answer_decomposition}
 """Request kind -> answer(skill, problem, prompt, facts, rng); unknown kinds get code."""
 
 

@@ -7,12 +7,14 @@ from tasks.policies.codet import CodeT
 from tasks.policies.engine import Policy
 from tasks.policies.funcoder import FunCoder
 from tasks.policies.params import PolicyParamError
+from tasks.policies.pat import PlanningAfterTrial
 from tasks.policies.self_debug import SelfDebug
 from tasks.policies.standard import Standard
 from tasks.records import PolicySpec
 
 POLICIES: dict[str, type[Policy]] = {
     Standard.name: Standard,
+    PlanningAfterTrial.name: PlanningAfterTrial,
     BestOfN.name: BestOfN,
     CodeT.name: CodeT,
     SelfDebug.name: SelfDebug,

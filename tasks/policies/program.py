@@ -90,13 +90,17 @@ def defined_functions(code: str) -> tuple[str, ...]:
 
 
 def compose(parent_code: str, children_code: list[str], keep: tuple[str, ...] = ()) -> str:
-    """The parent's code followed by each child's implementation. The functions in ``keep``
-    (the parent's own) come from the parent only; any other function a later part defines
-    again is dropped from the earlier part (a child's implementation replaces a stale stub)."""
-    parts = [parent_code] + [without_functions(c, keep) if keep else c for c in children_code]
+    """Each child's implementation, then the parent's code (so a stdin/stdout script finds its
+    helpers defined). The functions in ``keep`` (the parent's own) come from the parent only;
+    any other function defined twice keeps its last definition among the children, and the
+    parent's version of a function a child implements (its stub) is dropped."""
+    children = [without_functions(c, keep) if keep else c for c in children_code]
+    implemented = {name for child in children for name in defined_functions(child)}
     result = []
-    for index, part in enumerate(parts):
-        later = {name for other in parts[index + 1 :] for name in defined_functions(other)}
-        overridden = (set(defined_functions(part)) & later) - set(keep)
+    for index, part in enumerate(children):
+        later = {name for other in children[index + 1 :] for name in defined_functions(other)}
+        overridden = set(defined_functions(part)) & later
         result.append(without_functions(part, overridden) if overridden else part)
-    return "\n\n".join(part.strip("\n") for part in result if part.strip()) + "\n"
+    stale = (set(defined_functions(parent_code)) & implemented) - set(keep)
+    result.append(without_functions(parent_code, stale) if stale else parent_code)
+    return "\n\n\n".join(part.strip("\n") for part in result if part.strip()) + "\n"
