@@ -523,9 +523,9 @@ ANSWERS = {"generate": _answer_code, "write_tests": _answer_tests, "decompose": 
 
 
 def _register_more_answers() -> None:
-    from tasks.models import sim_repair  # repair, divide, conquer (funcoder, self_debug)
+    from tasks.models import sim_baselines  # repair, divide, conquer (self_debug, funcoder)
 
-    sim_repair.register(ANSWERS)
+    sim_baselines.register(ANSWERS)
 
 
 # --------------------------------------------------------------------------- tokens

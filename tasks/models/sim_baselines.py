@@ -7,9 +7,13 @@ and ``conquer``.
   the failing test (+0.6), the failing test itself with the expected and actual values (+1.0).
   The model's per-problem affinity stays in P(correct), so a problem a model cannot solve stays
   hard to repair, as with a real model.
-- ``divide`` (funcoder) is answered as a decomposition and ``conquer`` as an implementation of
-  the request's target, by the simulator's own answers for ``decompose`` and for code (the
-  target, root or helper, travels in the request's facts).
+- ``divide`` (funcoder): FunCoder asks every node to be written, split into helpers only where
+  the work is hard enough. The simulator decomposes (its ``decompose`` answer: the body lifted
+  into a ``<target>_core`` stub) with probability ``difficulty / (1 + lifts)`` clamped to
+  [0.05, 0.9] — hard problems split at the root, helpers rarely split again — and otherwise
+  answers with an implementation of the target (its code answer).
+- ``conquer`` (funcoder) is answered as code for the request's target (root or helper; the
+  target travels in the request's facts), as ``generate`` is.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import math
 import random
 
 import tasks.models.sim as sim
+from tasks.models import sim_tree
 from tasks.records import Problem
 
 FEEDBACK_BONUS = {"none": 0.0, "failed": 0.3, "status": 0.6, "values": 1.0}
@@ -35,7 +40,7 @@ def feedback_level(feedback: str) -> str:
     text = feedback.lower()
     if not text.strip():
         return "none"
-    if ("expected" in text and "got" in text) or "assert" in text and ("==" in text or "!=" in text):
+    if ("expected" in text and "got" in text) or ("assert" in text and ("==" in text or "!=" in text)):
         return "values"
     if "error" in text or "timeout" in text or "syntax" in text or "exception" in text:
         return "status"
@@ -60,11 +65,22 @@ def answer_repair(skill, problem: Problem | None, prompt: str, facts: dict, rng:
     return explanation + "\n\n" + sim._code_answer(code, rng)
 
 
+def p_divide(problem: Problem, target: str) -> float:
+    """P(a divide request for ``target`` is answered with a decomposition)."""
+    lifts = sim_tree.root_of(target, problem.entry_point) if target else 0
+    return min(0.9, max(0.05, sim.difficulty(problem) / (1 + (lifts or 0))))
+
+
 def register(answers: dict) -> None:
     """Add this module's request kinds to the simulator's kind -> answer table."""
+    decompose, code = answers["decompose"], answers["generate"]
+
+    def answer_divide(skill, problem: Problem | None, prompt: str, facts: dict, rng: random.Random) -> str:
+        target = facts.get("target", "") or (problem.entry_point if problem else "")
+        if problem is not None and rng.random() < p_divide(problem, target):
+            return decompose(skill, problem, prompt, facts, rng)
+        return code(skill, problem, prompt, facts, rng)
+
     answers["repair"] = answer_repair
-    if "decompose" in answers:
-        answers.setdefault("divide", answers["decompose"])
-    code_answer = answers.get("generate_helper") or answers.get("generate")
-    if code_answer is not None:
-        answers.setdefault("conquer", code_answer)
+    answers["divide"] = answer_divide
+    answers["conquer"] = code
