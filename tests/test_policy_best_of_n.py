@@ -74,3 +74,25 @@ def test_no_usable_sample_submits_nothing():
     steps = Steps(answers={"generate": [("I cannot help with that.", "def g(:")]})
     submit = steps.run(policy(n=2, tests="public"))
     assert submit.program is None and submit.error
+
+
+def test_stdio_problems_are_checked_on_their_public_samples():
+    from dataclasses import replace as with_fields
+
+    from sandbox.types import StdioTests
+
+    stdio = with_fields(PROBLEM, prompt="Read n, print n + 1.", entry_point="", test_format="stdio",
+                        public_tests=StdioTests(cases=(("1\n", "2\n"),)))  # fmt: skip
+    program = "```python\nprint(int(input()) + 1)  # P\n```"
+    steps = Steps(answers={"generate": [(program, program.replace("# P", "# Q"))]},
+                  verify=lambda action: by_stdio(action))
+    submit = steps.run(policy(n=2), problem=stdio)
+    assert steps.kinds() == ["generate"] and submit.selected_on == "public" and "# P" in submit.program
+    [generate] = [a for a in steps.actions if getattr(a, "kind", "") == "generate"]
+    assert "standard input" in generate.messages[0][1]  # the whole-program template
+
+
+def by_stdio(action):
+    from policy_steps import verdict_of
+
+    return [verdict_of(("passed",)) for _ in action.programs]

@@ -23,6 +23,7 @@ from tasks.policies.candidates import (
     suites_for,
     tally,
     write_tests_action,
+    writes_tests,
 )
 from tasks.policies.engine import Generated, NodeRef, Policy, Submit, Verified
 from tasks.policies.params import Param
@@ -82,7 +83,7 @@ class BestOfN(Policy):
         raise ValueError(f"best_of_n: unknown phase {state.phase!r}")
 
     def _after_programs(self, state: BestOfNState):
-        if self.params["tests"] in ("generated", "both"):
+        if writes_tests(self.params["tests"], state.problem):
             return self._ask_tests(state)
         return self._start_verifying(state)
 

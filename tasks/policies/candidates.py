@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sandbox.types import PASSED, AssertTests, CallTests, TestSpec
+from tasks.policies.common import root_generate
 from tasks.policies.engine import GENERATOR, Generate, NodeRef, Verified, Verify
 from tasks.policies.params import Param
 from tasks.policies.program import prompt_imports, with_imports
@@ -47,11 +48,14 @@ def candidate_programs(problem: Problem, texts: Sequence[str], target: str | Non
 
 
 def generate_action(problem: Problem, n: int, temperature: float, node: NodeRef = NodeRef()) -> Generate:
-    messages, sha = render("generate", code=problem.prompt.strip("\n"), target=problem.entry_point)
-    return Generate(
-        role=GENERATOR, kind="generate", messages=messages, n=n, temperature=temperature,
-        node=node, prompt_sha256=sha, target=problem.entry_point,
-    )  # fmt: skip
+    """The generator's request for the whole problem (a function, or a stdin/stdout program)."""
+    return root_generate(problem, n, temperature, node)
+
+
+def writes_tests(tests_param: str, problem: Problem) -> bool:
+    """Whether the policy asks the generator for tests: a function benchmark with generated
+    tests wanted (for stdin/stdout problems the public sample I/O stands in, as in PaT)."""
+    return tests_param in ("generated", "both") and bool(problem.entry_point)
 
 
 def write_tests_action(
@@ -165,6 +169,8 @@ class Suite:
 
 def suites_for(tests_param: str, problem: Problem, written: WrittenTests | None) -> tuple[Suite, ...]:
     suites = []
+    if not problem.entry_point and tests_param != "public":
+        tests_param = "public"  # stdin/stdout: the public sample I/O stands in for written tests
     if tests_param in ("public", "both") and problem.public_tests is not None:
         suites.append(Suite("public", problem.public_tests, problem.public_time_limits_s))
     if tests_param in ("generated", "both") and written is not None and written.spec() is not None:

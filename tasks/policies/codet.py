@@ -28,6 +28,7 @@ from tasks.policies.candidates import (
     suites_for,
     tally,
     write_tests_action,
+    writes_tests,
 )
 from tasks.policies.engine import NodeRef, Policy, Submit, Verified
 from tasks.policies.params import Param
@@ -86,7 +87,7 @@ class CodeT(Policy):
                 return self._ask_code(state)
             if not programs:
                 return state, Submit(program=None, error="no sample had usable code")
-            if self.params["tests"] in ("generated", "both"):
+            if writes_tests(self.params["tests"], state.problem):
                 return self._ask_tests(state)
             return self._start_verifying(state)
         if state.phase == "writing_tests":

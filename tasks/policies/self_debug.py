@@ -29,6 +29,7 @@ from tasks.policies.candidates import (
     suites_for,
     tally,
     write_tests_action,
+    writes_tests,
 )
 from tasks.policies.engine import GENERATOR, Generate, NodeRef, Policy, Submit, Verified
 from tasks.policies.params import Param
@@ -83,7 +84,7 @@ class SelfDebug(Policy):
             # sees why; the text itself is the program then.
             program = programs[0] if programs else (observation.texts[0] if observation.texts else "")
             state = replace(state, program=program, verified=())
-            if state.phase == "generated" and self.params["tests"] in ("generated", "both"):
+            if state.phase == "generated" and writes_tests(self.params["tests"], state.problem):
                 return self._ask_tests(state)
             if state.phase == "generated":
                 return self._start_verifying(state)
