@@ -57,7 +57,7 @@ def test_divide_then_conquer_bottom_up_with_consensus_at_every_node():
         #   FD 2 - 10000, F0 2 - 10000, F1 2, F2 0  ->  F1 wins.
         verify=by_program({"# FD": ("failed",), "# F0": ("failed",), "# F1": ("passed",), "# F2": ("passed",)}),
     )
-    submit = steps.run(policy(n=3, min_samples=1))
+    submit = steps.run(policy(n=3, min_samples=1, planner="sim/large"))
     assert steps.kinds() == ["divide", "divide", "conquer", "write_tests", "conquer", "write_tests"]
     divides = [a for a in steps.of(Generate) if a.kind == "divide"]
     assert all(a.role == PLANNER and a.temperature == 0.2 and a.n == 1 for a in divides)
@@ -74,6 +74,13 @@ def test_divide_then_conquer_bottom_up_with_consensus_at_every_node():
     assert "# F1" in submit.program and "# GD" in submit.program and "raise NotImplementedError" not in submit.program
     assert (submit.nodes, submit.max_depth, submit.decompositions) == (2, 1, 1)
     assert (submit.selected_on, submit.selected_tests_total, submit.selected_tests_passed) == ("generated", 1, 1)
+
+
+def test_one_model_by_default_the_generator_divides_too():
+    steps = Steps(answers={"divide": [(code("return x + 1  # FD"),)], "conquer": [("no code",)]})
+    submit = steps.run(policy(n=1, conquer_calls=1))
+    assert [(a.kind, a.role) for a in steps.of(Generate)] == [("divide", "generator"), ("conquer", "generator")]
+    assert "# FD" in submit.program
 
 
 def test_a_node_at_the_last_depth_is_conquered_without_dividing():

@@ -128,6 +128,11 @@ class FunCoder(Policy):
               choices=("generated", "public", "both")),
     )  # fmt: skip
 
+    @property
+    def _divide_role(self) -> str:
+        """One model, as the authors ran it, unless the spec names a planner for the divides."""
+        return PLANNER if "planner" in dict(self.spec.params) else GENERATOR
+
     # ----------------------------------------------------------------- the loop
     def start(self, problem: Problem, seed: int) -> FunCoderState:
         root = FcNode("root", problem.entry_point, None, 0, problem.prompt.strip("\n") + "\n")
@@ -183,7 +188,7 @@ class FunCoder(Policy):
         code = self._context_code(state, node, node.shown)
         messages, sha = render("divide", code=code.strip("\n"), target=node.name)
         action = Generate(
-            role=PLANNER, kind="divide", messages=messages, n=1,
+            role=self._divide_role, kind="divide", messages=messages, n=1,
             temperature=self.params["divide_temperature"],
             node=replace(node.ref, attempt=node.divide_calls), prompt_sha256=sha, target=node.name,
         )  # fmt: skip
