@@ -146,3 +146,18 @@ def test_public_unit_tests_at_the_root_use_write_calls_for_the_inputs():
     # FD and F0 agree on both inputs (+1 +1 = 2 each), F1 alone (0) and fails the unit tests.
     # FD and F0 tie at 2: the seeded tie-break picks one of them.
     assert "# F1" not in submit.program and submit.selected_on == "public"
+
+
+def test_a_helper_stub_repeated_by_a_sibling_never_replaces_the_implementation():
+    root = ('```python\ndef f(x):\n    return a(b(x))  # FD\n\n\ndef b(x):\n    """Add one."""\n'
+            '    raise NotImplementedError()\n\n\ndef a(x):\n    """Double."""\n    raise NotImplementedError()\n```')
+    b_impl = '```python\ndef b(x):\n    """Add one."""\n    return x + 1  # BD\n```'
+    # a's answer repeats b's stub after its own implementation (models do this).
+    a_impl = ('```python\ndef a(x):\n    """Double."""\n    return 2 * x  # AD\n\n\n'
+              'def b(x):\n    """Add one."""\n    raise NotImplementedError()\n```')
+    steps = Steps(answers={"divide": [(root,), (b_impl,), (a_impl,)],
+                           "conquer": [("no code",), ("no code",), ("no code",)]})
+    submit = steps.run(policy(n=1, conquer_calls=1))
+    assert [a.target for a in steps.of(Generate) if a.kind == "divide"] == ["f", "b", "a"]
+    assert "# BD" in submit.program and "# AD" in submit.program
+    assert "NotImplementedError" not in submit.program

@@ -53,13 +53,27 @@ from tasks.policies.engine import (
     Verified,
 )
 from tasks.policies.params import Param
-from tasks.policies.program import compose, function_source, prompt_imports, stub_of, with_imports
+from tasks.policies.program import (
+    compose,
+    function_source,
+    prompt_imports,
+    stub_of,
+    with_imports,
+    without_functions,
+)
 from tasks.policies.selection import functional_consensus, output_key, tie_break_seed
 from tasks.prompts import function_signature, read_code, render
 from tasks.records import Problem
 
 HPARAMS = "funcoder experiments/HumanEval-all-FunCoder-g4om240718/.hparams.json"
 DIVIDE_RETRIES = 3  # HPARAMS:14 divide_retries
+
+
+def _without_stubs(code: str, stubs) -> str:
+    """A candidate's code without the helper stubs it declares: every helper is implemented by
+    its own node (or exists already), and a stub composed after an implementation would
+    replace it."""
+    return without_functions(code, set(stubs)) if stubs else code
 
 
 @dataclass(frozen=True)
@@ -207,7 +221,7 @@ class FunCoder(Policy):
             shown = function_source(extracted.code, helper) or stub_of(extracted.code, helper) or ""
             child_id = f"{node.node_id}.{len(node.children) + index}"
             children.append(FcNode(child_id, helper, node.node_id, node.depth + 1, shown))
-        divided = extracted.code if node.name not in extracted.stubs else None
+        divided = _without_stubs(extracted.code, extracted.stubs) if node.name not in extracted.stubs else None
         updated = replace(node, divided=divided, children=tuple(c.node_id for c in children), stage="children")
         state = state.with_node(updated)
         return replace(
@@ -235,7 +249,7 @@ class FunCoder(Policy):
         for text, error in zip(observation.texts, observation.errors):
             extracted = read_code(text, node.name, signature) if not error else None
             if extracted is not None and extracted.ok:
-                fresh.append(extracted.code)
+                fresh.append(_without_stubs(extracted.code, extracted.stubs))
         node = replace(node, candidates=node.candidates + tuple(fresh))
         if len(node.candidates) < self.params["min_samples"] and node.conquer_calls < self.params["conquer_calls"]:
             return node  # ask again
