@@ -161,3 +161,19 @@ def test_a_helper_stub_repeated_by_a_sibling_never_replaces_the_implementation()
     assert [a.target for a in steps.of(Generate) if a.kind == "divide"] == ["f", "b", "a"]
     assert "# BD" in submit.program and "# AD" in submit.program
     assert "NotImplementedError" not in submit.program
+
+
+def test_functions_the_prompt_implements_are_kept_and_never_become_nodes():
+    from dataclasses import replace as with_fields
+
+    from policy_steps import PROBLEM
+
+    prompt = ('def twice(x):\n    """Double."""\n    return 2 * x\n\n\n'
+              'def f(x):\n    """Return twice(x) + 1."""\n')
+    problem = with_fields(PROBLEM, prompt=prompt)
+    divided = ('```python\ndef f(x):\n    """Return twice(x) + 1."""\n    return twice(x) + 1  # FD\n\n\n'
+               'def twice(x):\n    """Double."""\n    raise NotImplementedError()\n```')
+    steps = Steps(answers={"divide": [(divided,)], "conquer": [("no code",)]})
+    submit = steps.run(policy(n=1, conquer_calls=1), problem=problem)
+    assert steps.kinds() == ["divide", "conquer"] and submit.nodes == 1
+    assert "return 2 * x" in submit.program and "NotImplementedError" not in submit.program

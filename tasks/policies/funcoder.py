@@ -55,6 +55,7 @@ from tasks.policies.engine import (
 from tasks.policies.params import Param
 from tasks.policies.program import (
     compose,
+    defined_functions,
     function_source,
     prompt_imports,
     stub_of,
@@ -74,6 +75,17 @@ def _without_stubs(code: str, stubs) -> str:
     its own node (or exists already), and a stub composed after an implementation would
     replace it."""
     return without_functions(code, set(stubs)) if stubs else code
+
+
+def _with_prompt_code(problem: Problem, program: str) -> str:
+    """``program`` after the prompt's own code: its imports and the functions it already
+    implements (HumanEval/10's ``is_palindrome``), which a candidate may use without repeating.
+    A function the program defines again replaces the prompt's."""
+    given = set(defined_functions(problem.prompt)) - {problem.entry_point}
+    if not given:
+        return with_imports(prompt_imports(problem.prompt), program)
+    preamble = without_functions(problem.prompt, {problem.entry_point})
+    return compose(preamble, [program])
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,8 @@ class FunCoder(Policy):
     # ----------------------------------------------------------------- the loop
     def start(self, problem: Problem, seed: int) -> FunCoderState:
         root = FcNode("root", problem.entry_point, None, 0, problem.prompt.strip("\n") + "\n")
-        return FunCoderState(problem, seed, (root,), known=frozenset({problem.entry_point}))
+        given = set(defined_functions(problem.prompt)) - {problem.entry_point}
+        return FunCoderState(problem, seed, (root,), known=frozenset({problem.entry_point} | given))
 
     def step(self, state: FunCoderState, observation):
         if observation is not None:
@@ -279,9 +292,8 @@ class FunCoder(Policy):
 
     def _programs(self, state: FunCoderState, node: FcNode) -> tuple[str, ...]:
         below = self._descendant_code(state, node)
-        imports = prompt_imports(state.problem.prompt)
         return tuple(
-            with_imports(imports, compose(candidate, [below] if below else [], keep=(node.name,)))
+            _with_prompt_code(state.problem, compose(candidate, [below] if below else [], keep=(node.name,)))
             for candidate in node.candidates
         )
 
@@ -363,7 +375,7 @@ class FunCoder(Policy):
         winner = root.candidates.index(root.accepted) if root.accepted in root.candidates else 0
         result = tally(suites, root.verified, winner) if suites else None
         return Submit(
-            program=with_imports(prompt_imports(state.problem.prompt), program) if program else None,
+            program=_with_prompt_code(state.problem, program) if program else None,
             accepted_unverified=not root.verified and not root.executed,
             selected_on=selected_on(suites),
             selected_tests_total=result.total if result else 0,
