@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/patflow run --benchmark humaneval \
-		--policy standard --policy pat --policy standard:generator=sim/large \
+		--policy standard --policy pat --policy standard:generator=sim/large --policy funcoder \
 		--generator sim/small --planner sim/large --seeds 2 --reference-generator sim/large \
 		--store $(DEMO_STORE) --run-id $(DEMO_RUN_ID) --overwrite
 
