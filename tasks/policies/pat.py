@@ -104,6 +104,16 @@ class PatState:
         return replace(self, nodes={**self.nodes, node.node_id: node}, **changes)
 
 
+def _ancestor_targets(nodes: dict, node: PatNode) -> set[str]:
+    """The functions above ``node``: a helper may not redefine one (a rejected attempt's
+    helpers are no ancestors, so a later attempt may reuse their names)."""
+    names = set()
+    while node.parent_id is not None:
+        node = nodes[node.parent_id]
+        names.add(node.target)
+    return names
+
+
 class PlanningAfterTrial(Policy):
     name = "pat"
     uses_planner = True
@@ -192,7 +202,7 @@ class PlanningAfterTrial(Policy):
         extracted = prompts.read_code(text, target, node.signature)
         if not extracted.ok:
             return None
-        taken = {n.target for n in state.nodes.values()} | {state.problem.entry_point, target}
+        taken = {state.problem.entry_point, target} | _ancestor_targets(state.nodes, node)
         helpers = [name for name in extracted.functions if name not in taken]
         code = extracted.code
         for name in helpers:  # the planner only decomposes: any body it wrote becomes a stub
