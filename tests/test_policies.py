@@ -133,6 +133,29 @@ def test_model_error_ends_the_item_as_a_row_not_an_exception():
     assert not result.outcome.passed and result.verifications == ()
 
 
+def test_a_program_verified_again_on_the_same_tests_reuses_its_verdict():
+    class Twice(Policy):
+        name = "twice"
+
+        def start(self, problem, seed):
+            return 0
+
+        def step(self, state, observation):
+            if state < 2:
+                return state + 1, Verify(("p", "q", "p"), PROBLEM.public_tests, "public")
+            return state, Submit("GOOD")
+
+    POLICIES["twice"] = Twice
+    try:
+        verifier = FunctionVerifier(lambda program, tests: verdict(1, program == "p"))
+        result = run(PolicySpec("twice"), ScriptedModel({}), verifier)
+    finally:
+        del POLICIES["twice"]
+    assert [program for program, _ in verifier.calls] == ["p", "q"]  # one sandbox run each
+    public = [v for v in result.verifications if v.test_source == "public"]
+    assert [v.verdict.tests_passed for v in public] == [1, 0, 1] * 2  # one event per program
+
+
 def test_the_scripted_model_fails_loudly_when_its_script_runs_out():
     with pytest.raises(ScriptRanOut):
         run(PolicySpec("standard"), ScriptedModel({}), FunctionVerifier())
@@ -148,7 +171,7 @@ def test_a_policy_that_never_submits_is_stopped_and_says_so(monkeypatch):
             return 0
 
         def step(self, state, observation):
-            return state + 1, Verify(("p",), PROBLEM.public_tests, "public")
+            return state + 1, Verify((f"p{state}",), PROBLEM.public_tests, "public")
 
     monkeypatch.setattr(driver, "MAX_STEPS", 5)
     POLICIES["forever"] = Forever

@@ -12,8 +12,8 @@
   something.
 - Tests (``write_tests``): the docstring's ``>>>`` examples (or MBPP's example assert) as
   asserts at a function root, and call-only lines with the same inputs; at a helper, call-only
-  lines with the root's example inputs. Each line is wrong (``==`` flipped) or invalid (a call
-  with no arguments) at rate ``1 - tests_accuracy``.
+  lines with the root's example inputs. An assert is wrong (``==`` flipped) at rate
+  ``1 - tests_accuracy``; a call-only line is invalid (no arguments) at ``INVALID_SHARE`` of it.
 
 Everything is a fixed function of the request (and the registered problem): no state is kept
 between requests, so a cached decomposition and a fresh helper request still agree.
@@ -29,6 +29,7 @@ from tasks.records import Problem
 
 HELPER_SUFFIX = "_core"
 HELPER_BONUS = 1.0  # logits: a lifted helper is an easier task than its parent
+INVALID_SHARE = 0.25  # a call-only line is invalid at this share of the skill's error rate
 
 
 def root_of(target: str, entry_point: str) -> int | None:
@@ -138,5 +139,6 @@ def written_tests(problem: Problem, target: str, accuracy: float, rng: random.Ra
                     f"assert not ({assert_line[len('assert '):]})"
             lines.append(assert_line)
         line = call.replace(f"{problem.entry_point}(", f"{target}(", 1)
-        lines.append(f"{target}()" if rng.random() > accuracy else line)  # invalid: wrong arity
+        invalid = rng.random() < (1 - accuracy) * INVALID_SHARE
+        lines.append(f"{target}()" if invalid else line)  # invalid: wrong arity
     return list(dict.fromkeys(lines)) or [f"{target}()"]

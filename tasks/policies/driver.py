@@ -102,6 +102,8 @@ class _Performer:
         self.settings, self.slots = settings, slots
         self.calls: list[ModelCallEvent] = []
         self.verifications: list[VerificationEvent] = []
+        self.verdict_memo: dict[tuple, Verdict] = {}
+        self.sandbox_runs = 0
         self.step = 0
 
     async def _in_slot(self, function, *args):
@@ -162,9 +164,19 @@ class _Performer:
         return Generated(tuple(c.text for c in completions), tuple(c.error for c in completions))
 
     async def verify(self, action: Verify) -> Verified:
-        verdicts = await asyncio.gather(
-            *(self.verify_one(p, action.tests, action.time_limits_s) for p in action.programs)
+        # A program verified again on the same tests within the item (a sample repeated, a
+        # composed program re-checked) gets the verdict it got: one sandbox run per distinct
+        # (program, tests, limits). The event is still recorded per program.
+        key_of = {p: (sha256_text(p), repr(action.tests), action.time_limits_s) for p in action.programs}
+        missing = list(dict.fromkeys(p for p in action.programs if key_of[p] not in self.verdict_memo))
+        fresh = await asyncio.gather(
+            *(self.verify_one(p, action.tests, action.time_limits_s) for p in missing)
         )
+        for program, verdict in zip(missing, fresh):
+            if verdict.status != HARNESS_ERROR:
+                self.verdict_memo[key_of[program]] = verdict
+        verdicts = [self.verdict_memo.get(key_of[p]) or fresh[missing.index(p)] for p in action.programs]
+        self.sandbox_runs += len(missing)
         for index, (program, verdict) in enumerate(zip(action.programs, verdicts)):
             self.verifications.append(
                 VerificationEvent(

@@ -66,12 +66,12 @@ PARAMS = (
     Param("decompose_tries", int, 3, "planner requests per attempt at most (unusable answers re-asked)",
           f"{_HP}:15 (divide_retries)", 1, 10),
     Param("max_attempts", int, 5, "decomposition attempts per node",
-          "PaT/methods/PaT/dfs_2pass.py:140 (retry_2)", 1, 20),
+          "PaT/methods/PaT/dfs_2pass.py:143 (retry_2 = 5)", 1, 20),
     Param("max_depth", int, 3, "deepest helper node (the root is depth 0)", f"{_HP}:12 (dfs_max_depth)", 0, 6),
     Param("tests", str, "generated", "where the root's tests come from",
-          "PaT/methods/PaT/gen.py:152 (generated tests; public/both are patflow's)", choices=TEST_SOURCES),
+          "PaT/methods/PaT/gen.py _pass_2_test (generated; public/both are patflow's)", choices=TEST_SOURCES),
     Param("test_timeout_s", float, 5.0, "wall-time limit per generated test",
-          "PaT/methods/PaT/runner.py:90 (cfg_timeout)", 0.1, 60.0),
+          "PaT/methods/PaT/runner.py PaT_runner (cfg_timeout=5.0)", 0.1, 60.0),
 )  # fmt: skip
 
 
@@ -102,6 +102,16 @@ class PatState:
 
     def put(self, node: PatNode, **changes) -> "PatState":
         return replace(self, nodes={**self.nodes, node.node_id: node}, **changes)
+
+
+def _ancestor_targets(nodes: dict, node: PatNode) -> set[str]:
+    """The functions above ``node``: a helper may not redefine one (a rejected attempt's
+    helpers are no ancestors, so a later attempt may reuse their names)."""
+    names = set()
+    while node.parent_id is not None:
+        node = nodes[node.parent_id]
+        names.add(node.target)
+    return names
 
 
 class PlanningAfterTrial(Policy):
@@ -192,7 +202,7 @@ class PlanningAfterTrial(Policy):
         extracted = prompts.read_code(text, target, node.signature)
         if not extracted.ok:
             return None
-        taken = {n.target for n in state.nodes.values()} | {state.problem.entry_point, target}
+        taken = {state.problem.entry_point, target} | _ancestor_targets(state.nodes, node)
         helpers = [name for name in extracted.functions if name not in taken]
         code = extracted.code
         for name in helpers:  # the planner only decomposes: any body it wrote becomes a stub
