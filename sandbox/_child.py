@@ -4,7 +4,8 @@ Self-contained (standard library only, no ``sandbox`` imports) because it runs a
 ``python -S -P _child.py server FD CONFIG`` (the warm fork server), ``... spawn ...`` (one fresh
 interpreter per execution, the fallback) and ``... probe`` (what ``isolation_report`` shows).
 Nothing here decides a verdict for CallTests or StdioTests: the child reports outputs only
-and the parent (``sandbox/executor.py``) compares them.
+and the parent (``sandbox/executor.py``) compares them; check_function / asserts verdicts come
+from a judge job that never runs candidate code (below).
 
 Process layout (fork-server mode, the default)::
 
@@ -36,29 +37,49 @@ Which guarantees hold where (``patflow doctor`` prints the layers):
 - with writable cgroup v1 pids + memory controllers: a backstop for all jobs of one server
   (per-job cgroups with ``PATFLOW_SANDBOX_JOB_CGROUPS=1``; they cost ~1-5 ms per job here).
 
-Reward hacks, what is caught:
-- A returned object of a class the solution defined (its ``__module__`` is the solution's,
-  or one of its methods was compiled from the solution) that overrides comparison or truth:
-  check_function / asserts route every single comparison and every ``assert`` through a
-  guard (the test code's AST is rewritten) that refuses it unless both sides are that same
-  class; CallTests refuse to encode it (``error:UnencodableOutput``).
-- Replacing or adding names in ``builtins``, or replacing functions in math, operator,
-  functools, itertools, collections, re, json (e.g. ``builtins.AssertionError``,
-  ``math.isclose``): checked after loading and after every passing test (CPython's dict
-  version tags make this ~free); the test becomes ``failed`` with "reward hack: ...".
+Verdicts no candidate can forge (check_function / asserts): the test code (the dataset's
+``check``, asserts, trusted helpers, imports) runs in a *judge* job, the candidate's program
+in a job of its own (another uid when run as root; on every kernel the judge is not
+dumpable, so a same-uid candidate cannot ptrace it or read its /proc/<pid>/{mem,fd}). They
+share one stream socket and nothing else: each call of the candidate from test code is a
+request (pickled arguments: the judge is trusted) and the answer is the restricted codec's
+JSON (plain data), an exception's name and message, or an opaque handle to an object that
+stays in the candidate's process (calling, iterating or reading a public attribute of a
+handle is another request; it equals only itself and has no truth value). Top-level list,
+dict, set and bytearray arguments travel back after each call, so in-place mutation tests
+work. ``setup_code`` runs candidate-side (MBPP's ``Node`` trees), and the names it binds
+reach the tests like the program's own: plain values by value, objects as handles. A name
+the test code reads resolves, the later winning: the program's (a module by name,
+re-imported in the judge if it is standard library), the trusted imports and helpers, the
+entry point; builtin names are the judge's own unless one is the entry point. The nonce, the expected values, frames and the result fd
+exist only in the judge; the candidate's side writes only to its socket and the capped
+output pipe. A closed socket or a malformed answer ends the judge at once (exit 72 / 73),
+and the parent reports the test from the candidate's exit status, never as passed; a
+candidate's load-failure status is reported only if it is a failure status.
+
+Reward hacks, what else is caught:
+- Call tests: a returned object of a class the solution defined (its ``__module__`` is the
+  solution's, or one of its methods was compiled from the solution) that overrides comparison
+  is refused (``error:UnencodableOutput``); plain subclasses cross as their base, so a class
+  that lies about ``__module__`` and reuses a builtin comparison crosses as the plain value.
+- Replacing names in ``builtins`` or functions in math, operator, functools, itertools,
+  collections, re, json: in call tests, checked after loading and after every passing test
+  (CPython's dict version tags make this ~free; "reward hack: ..."). In the judged formats
+  the patch stays in the candidate's process, which the tests never use.
 - ``sys.exit`` / ``SystemExit`` anywhere is ``error:SystemExit``; ``os._exit`` or killing
-  itself leaves no record (``no_result`` / ``crashed``); a forked copy of the runner never
-  reports (fork-and-guess); text on stdout/stderr is never read as a verdict.
-- Reading expected values from the caller's frames: impossible for CallTests and StdioTests
-  (expected values never enter the child).
+  itself leaves no record (``no_result`` / ``crashed``); a forked copy of the runner (or of
+  the candidate's request loop) never reports (fork-and-guess); text on stdout/stderr is never
+  read as a verdict.
+- Reading expected values from the caller's frames, bytecode or ``gc``: the candidate's
+  process holds none in any format (call and stdio outputs are compared in the parent).
 What is not caught:
-- Frame or ``gc`` inspection in check_function / asserts tests, whose expected values are in
-  the child's memory by design; the same inspection can find the per-run nonce and the
-  result fd and forge check/assert records (not CallTests/StdioTests verdicts, which the
-  parent computes). A class that lies about ``__module__`` and reuses a builtin comparison
-  (``__eq__ = int.__ne__``). Tampering with modules other than the watched ones, or with
-  objects through ``ctypes``. Jobs of one server share its network namespace (no interface
-  is up, but abstract unix sockets could connect two concurrent jobs).
+- Test code that hands the candidate what it checks (an expected value as an argument).
+  Helpers a test uses that the TestSpec does not carry as trusted ``helpers`` resolve to
+  the program's definitions (remote calls the candidate answers). Test code that passes a
+  function or object the candidate's process cannot unpickle gets an error, not a verdict.
+- Tampering with objects through ``ctypes`` inside the candidate's own process. Jobs of one
+  server share its network namespace (no interface is up, but abstract unix sockets could
+  connect two concurrent jobs).
 """
 
 from __future__ import annotations
@@ -697,7 +718,7 @@ class Runner:
     def __init__(self, job: dict, result_fd: int) -> None:
         self.job = job
         self.result_fd = result_fd
-        self.nonce = job["nonce"]
+        self.nonce = job.get("nonce", "")  # the candidate's job has none: it never reports
         self._dumps = _record_encoder()
         self._write = os.write
         self._clock = time.perf_counter
@@ -731,11 +752,16 @@ class Runner:
 
     def run(self) -> None:
         kind = self.job["kind"]
+        if kind == "candidate":
+            run_candidate(self)
+            return
         try:
             if kind == "stdio":
                 self.run_stdio()
-            else:
+            elif kind == "call":
                 self.run_functional(kind)
+            else:
+                self.run_judged(kind)
         except _Stop:
             pass
         self.emit("D")  # done: the parent need not wait for the exit status
@@ -765,8 +791,45 @@ class Runner:
                 return _exception_status(error), "in setup code: " + _exception_detail(error)
         return None
 
-    def run_functional(self, kind: str) -> None:
+    def run_judged(self, kind: str) -> None:
+        """The judge: test code runs here; the candidate is reached only through the link."""
         job = self.job
+        link = CandidateLink(job["channel_fd"])
+        start = self._clock()
+        hello = link.receive()
+        if hello[0] == "F" and len(hello) == 3:
+            detail = hello[2] if type(hello[2]) is str else ""
+            self.emit("F", _load_status(hello[1]), _truncate(detail), (self._clock() - start) * 1000)
+            return
+        if hello[0] != "L" or len(hello) != 2 or type(hello[1]) is not dict:
+            os._exit(MALFORMED_REPLY_EXIT)
+        names = hello[1]
+        namespace = {"__name__": "__patflow_test__", "__builtins__": builtins}
+        for name, description in names.items():
+            if name.isidentifier() and name in job["names"]:
+                namespace[name] = link.value(description)
+        for source, what in ((job.get("imports"), "imports"), (job.get("helpers"), "test helpers")):
+            if source:
+                try:
+                    exec(compile(source, f"<{what}>", "exec"), namespace)  # noqa: S102 - trusted
+                except BaseException as error:  # noqa: BLE001
+                    self.emit("F", _exception_status(error), f"in {what}: " + _exception_detail(error), (self._clock() - start) * 1000)
+                    return
+        entry = job.get("entry_point")
+        if entry:
+            namespace.pop(entry, None)  # a helper's stub of the entry point is not the candidate
+            if entry in names:
+                namespace[entry] = link.value(names[entry])
+        self.emit("L", (self._clock() - start) * 1000)
+        guard = _Guard()
+        namespace[GUARD_NAME] = guard
+        if kind == "check_function":
+            self.run_check(namespace, namespace, guard, None)
+        else:
+            self.run_asserts(namespace, guard, None)
+
+    def run_functional(self, kind: str) -> None:
+        """Call tests: the program and the calls run here; the parent compares the outputs."""
         snapshot = _snapshot()
         namespace = {"__name__": SOLUTION_MODULE, "__builtins__": builtins}
         start = self._clock()
@@ -778,20 +841,11 @@ class Runner:
             self.emit("F", failure[0], failure[1], (self._clock() - start) * 1000)
             return
         self.emit("L", (self._clock() - start) * 1000)
-        guard = _Guard()
-        test_namespace = dict(namespace)
-        test_namespace["__builtins__"] = builtins
-        test_namespace[GUARD_NAME] = guard
-        if kind == "check_function":
-            self.run_check(namespace, test_namespace, guard, snapshot)
-        elif kind == "asserts":
-            self.run_asserts(test_namespace, guard, snapshot)
-        else:
-            self.run_calls(namespace, snapshot)
+        self.run_calls(namespace, snapshot)
 
     def finish_test(self, index: int, status: str, detail: str, started: float, snapshot, output=_NO_OUTPUT) -> None:
         duration_ms = (self._clock() - started) * 1000
-        if status == "passed":
+        if status == "passed" and snapshot is not None:
             tampered = _tampered(snapshot)
             if tampered:
                 status, detail = "failed", "reward hack: " + tampered
@@ -937,6 +991,382 @@ class Runner:
                 if status == "passed":
                     status, detail = "error:SandboxIO", _exception_detail(error)
             self.finish_test(index, status, detail, started, snapshot, _NO_OUTPUT if output is None else output)
+
+
+# --------------------------------------------------------------------------- judge and candidate
+# check_function / asserts tests run in a *judge* job; the candidate's program runs in a job of
+# its own. Each call of the candidate from test code is a request over a stream socket between
+# the two: pickled arguments in (the judge is trusted), JSON of the restricted codec out (see
+# ``encode``), so only plain data, exception names and opaque handles ever reach the judge.
+CANDIDATE_GONE_EXIT = 72  # the judge's exit code when the candidate's end closed mid-request
+MALFORMED_REPLY_EXIT = 73  # ... when the candidate sent something that is not a reply
+CHANNEL_MAX_BYTES = 256 * 1024 * 1024
+_MUTABLE = (list, dict, set, bytearray)
+_NO_IMPORT = frozenset({"antigravity", "this", "idlelib", "turtledemo", "tkinter", "turtle"})
+
+
+class Malformed(ValueError):
+    """Data that is not in the restricted codec's form."""
+
+
+def decode_plain(data, depth: int = 0):
+    """The restricted codec's tagged JSON form -> the value (plain data only, never evaluated)."""
+    if depth > 250:
+        raise Malformed("nested too deeply")
+    kind = type(data)
+    if data is None or kind is bool or kind is int or kind is float or kind is str:
+        return data
+    if kind is not list or not data or type(data[0]) is not str:
+        raise Malformed(f"unexpected {kind.__name__}")
+    tag = data[0]
+    try:
+        if tag in ("l", "t", "s", "z") and len(data) == 2 and type(data[1]) is list:
+            items = data[1]
+            if not set(map(type, items)) <= _JSON_EXACT:  # plain items decode to themselves
+                items = [decode_plain(item, depth + 1) for item in items]
+            return _CONTAINER_TAGS[tag](items)
+        if tag == "d" and len(data) == 2 and type(data[1]) is list:
+            result = {}
+            for pair in data[1]:
+                if type(pair) is not list or len(pair) != 2:
+                    raise Malformed("bad dict item")
+                result[decode_plain(pair[0], depth + 1)] = decode_plain(pair[1], depth + 1)
+            return result
+        if tag in ("b", "y") and len(data) == 2 and type(data[1]) is str:
+            raw = base64.b64decode(data[1], validate=True)
+            return raw if tag == "b" else bytearray(raw)
+        if tag == "c" and len(data) == 3:
+            real, imag = decode_plain(data[1], depth + 1), decode_plain(data[2], depth + 1)
+            if type(real) not in (int, float) or type(imag) not in (int, float):
+                raise Malformed("bad complex")
+            return complex(real, imag)
+        if tag == "i" and len(data) == 2 and type(data[1]) is str:
+            return int(data[1], 16)
+        if tag == "f" and len(data) == 2 and data[1] in ("nan", "inf", "-inf"):
+            return float(data[1])
+    except (TypeError, ValueError) as error:  # unhashable set items, bad base64, bad hex
+        raise Malformed(str(error)) from error
+    raise Malformed(f"unknown tag {tag!r}")
+
+
+_CONTAINER_TAGS = {"l": list, "t": tuple, "s": set, "z": frozenset}
+
+
+class Channel:
+    """Length-prefixed frames over one end of the judge <-> candidate socket."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, data: bytes) -> None:
+        _write_all(self.fd, len(data).to_bytes(4, "big") + data)
+
+    def recv(self, limit: int) -> bytes | None:
+        """The next frame; None at end of stream. Raises Malformed on a frame over ``limit``."""
+        head = self._exactly(4)
+        if head is None:
+            return None
+        size = int.from_bytes(head, "big")
+        if size > limit:
+            raise Malformed(f"a frame of {size} bytes")
+        return self._exactly(size) if size else b""
+
+    def _exactly(self, size: int) -> bytes | None:
+        data = os.read(self.fd, size)
+        if len(data) == size:
+            return data
+        if not data:
+            return None
+        chunks = [data]
+        missing = size - len(data)
+        while missing:
+            data = os.read(self.fd, min(missing, 1 << 22))
+            if not data:
+                return None
+            chunks.append(data)
+            missing -= len(data)
+        return b"".join(chunks)
+
+
+class _HandleUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, handles: list) -> None:
+        import io
+
+        super().__init__(io.BytesIO(data))
+        self.handles = handles
+
+    def persistent_load(self, pid):
+        return self.handles[pid]
+
+
+def run_candidate(runner: "Runner") -> None:
+    """The candidate's side: load the program, then answer the judge's requests until EOF.
+
+    Nothing here is trusted: a reply is only ever parsed by the judge as plain data.
+    """
+    job = runner.job
+    channel = Channel(runner.result_fd)
+    dumps = runner._dumps
+    owner = runner.owner_pid
+    getpid = os.getpid
+
+    def send(reply) -> None:
+        if getpid() != owner:
+            os._exit(0)  # a forked copy never answers
+        try:
+            line = dumps(reply)
+        except BaseException as error:  # noqa: BLE001
+            line = dumps(["X", type(error).__name__, _truncate(str(error))])
+        channel.send(line.encode())
+
+    namespace = {"__name__": SOLUTION_MODULE, "__builtins__": builtins}
+    failure = runner.load(namespace)
+    if failure is not None:
+        send(["F", failure[0], failure[1]])
+        return
+    handles: list = []
+
+    def describe(value):
+        try:
+            return ["v", encode(value)]
+        except Unencodable:
+            pass
+        if type(value) is type(builtins):
+            name = getattr(value, "__name__", None)
+            if type(name) is str:
+                return ["m", name]
+        handles.append(value)
+        return ["h", len(handles) - 1, _truncate(type(value).__qualname__, 80)]
+
+    names = {}
+    for name in job["names"]:
+        if name in namespace:
+            try:
+                names[name] = describe(namespace[name])
+            except BaseException as error:  # noqa: BLE001
+                send(["F", _exception_status(error), "while describing " + name + ": " + _exception_detail(error)])
+                return
+    send(["L", names])
+    while True:
+        try:
+            data = channel.recv(CHANNEL_MAX_BYTES)
+        except (OSError, Malformed):
+            return
+        if data is None:
+            return
+        try:
+            op, target, args, kwargs = _HandleUnpickler(data, handles).load()
+            if not 0 <= target < len(handles):
+                raise LookupError("no such object")
+            obj = handles[target]
+            if op == "c":
+                result = obj(*args, **kwargs)
+                mutated = []
+                for position, argument in enumerate(args):
+                    if type(argument) in _MUTABLE:
+                        try:
+                            mutated.append([position, encode(argument)])
+                        except Unencodable:
+                            pass
+                reply = ["R", describe(result), mutated]
+            elif op == "i":
+                reply = ["I", [describe(item) for item in obj]]
+            elif op == "a":
+                reply = ["R", describe(getattr(obj, args)), []]
+            else:
+                reply = ["X", "ValueError", "unknown request"]
+        except BaseException as error:  # noqa: BLE001 - every outcome is an answer
+            try:
+                message = _truncate(str(error))
+            except BaseException:  # noqa: BLE001
+                message = ""
+            reply = ["X", type(error).__name__, message]
+        send(reply)
+
+
+class CandidateObject:
+    """An object that lives in the candidate's process, seen from the judge.
+
+    Opaque: calling it, iterating over it or reading a public attribute is a request to the
+    candidate that returns plain data or another handle; it equals only itself, and asking
+    for its truth value is an error (a handle is never a verdict).
+    """
+
+    __slots__ = ("_link", "_id", "_type")
+
+    def __init__(self, link: "CandidateLink", handle_id: int, type_name: str) -> None:
+        object.__setattr__(self, "_link", link)
+        object.__setattr__(self, "_id", handle_id)
+        object.__setattr__(self, "_type", type_name)
+
+    def __call__(self, *args, **kwargs):
+        return self._link.call(self, args, kwargs)
+
+    def __iter__(self):
+        return iter(self._link.iterate(self))
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._link.attribute(self, name)
+
+    def __setattr__(self, name, value):
+        raise TypeError("objects of the candidate's process are read-only here")
+
+    def __bool__(self):
+        raise TypeError(f"the truth of a {self._type} from the candidate's program is not a verdict")
+
+    def __repr__(self) -> str:
+        return f"<a {self._type} from the candidate's process>"
+
+    def __reduce__(self):
+        raise _HasHandle
+
+
+class _HasHandle(Exception):
+    pass
+
+
+class CandidateLink:
+    """The judge's end of the channel: requests out, plain data (or handles) back.
+
+    A closed channel or a malformed reply ends the judge at once (exit codes above): no test
+    code can catch that, and the parent reports the test from the candidate's exit status.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.channel = Channel(fd)
+        self._foreign: dict[str, type] = {}
+
+    def receive(self):
+        try:
+            data = self.channel.recv(CHANNEL_MAX_BYTES)
+        except Malformed:
+            os._exit(MALFORMED_REPLY_EXIT)
+        except OSError:
+            data = None
+        if data is None:
+            os._exit(CANDIDATE_GONE_EXIT)
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            os._exit(MALFORMED_REPLY_EXIT)
+        if type(reply) is not list or not reply or type(reply[0]) is not str:
+            os._exit(MALFORMED_REPLY_EXIT)
+        return reply
+
+    def request(self, op: str, target: CandidateObject, args, kwargs):
+        message = (op, target._id, args, kwargs)
+        try:
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except _HasHandle:
+            data = self._pickle_with_handles(message)
+        self.channel.send(data)
+        reply = self.receive()
+        if reply[0] == "X" and len(reply) == 3:
+            raise self.exception(reply[1], reply[2])
+        return reply
+
+    @staticmethod
+    def _pickle_with_handles(message) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = lambda obj: obj._id if type(obj) is CandidateObject else None
+        pickler.dump(message)
+        return buffer.getvalue()
+
+    def call(self, target: CandidateObject, args: tuple, kwargs: dict):
+        reply = self.request("c", target, args, kwargs)
+        if reply[0] != "R" or len(reply) != 3 or type(reply[2]) is not list:
+            os._exit(MALFORMED_REPLY_EXIT)
+        value = self.value(reply[1])
+        for item in reply[2]:
+            self._write_back(args, item)
+        return value
+
+    def iterate(self, target: CandidateObject) -> list:
+        reply = self.request("i", target, (), {})
+        if reply[0] != "I" or len(reply) != 2 or type(reply[1]) is not list:
+            os._exit(MALFORMED_REPLY_EXIT)
+        return [self.value(item) for item in reply[1]]
+
+    def attribute(self, target: CandidateObject, name: str):
+        reply = self.request("a", target, name, {})
+        if reply[0] != "R" or len(reply) != 3:
+            os._exit(MALFORMED_REPLY_EXIT)
+        return self.value(reply[1])
+
+    def value(self, description):
+        """A reply's value: plain data, a stdlib module imported here, or a handle."""
+        if type(description) is list and description:
+            tag = description[0]
+            try:
+                if tag == "v" and len(description) == 2:
+                    return decode_plain(description[1])
+            except Malformed:
+                os._exit(MALFORMED_REPLY_EXIT)
+            if tag == "h" and len(description) == 3 and type(description[1]) is int and type(description[2]) is str:
+                return CandidateObject(self, description[1], description[2][:80])
+            if tag == "m" and len(description) == 2 and type(description[1]) is str:
+                return self._module(description[1])
+        os._exit(MALFORMED_REPLY_EXIT)
+
+    def _module(self, name: str):
+        """The judge's own copy of a module the program imported (standard library or loaded here)."""
+        top = name.partition(".")[0]
+        if name in sys.modules or (top in getattr(sys, "stdlib_module_names", ()) and top not in _NO_IMPORT):
+            import importlib
+
+            try:
+                return importlib.import_module(name)
+            except BaseException:  # noqa: BLE001
+                pass
+        return CandidateObject(self, -1, "module " + name[:60])
+
+    def exception(self, name, message) -> BaseException:
+        """The exception a candidate raised, rebuilt here from its name and message only."""
+        if type(name) is not str or not name.isidentifier() or len(name) > 100 or type(message) is not str:
+            os._exit(MALFORMED_REPLY_EXIT)
+        message = message[:DETAIL_CHARS]
+        cls = getattr(builtins, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            try:
+                return cls(message) if message else cls()
+            except BaseException:  # noqa: BLE001 - e.g. UnicodeDecodeError needs five arguments
+                pass
+        if name not in self._foreign:
+            self._foreign[name] = type(name, (Exception,), {"__module__": "candidate"})
+        return self._foreign[name](message)
+
+    @staticmethod
+    def _write_back(args: tuple, item) -> None:
+        """An argument the candidate mutated in place: the judge's copy is updated to match."""
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not int or not 0 <= item[0] < len(args):
+            os._exit(MALFORMED_REPLY_EXIT)
+        target = args[item[0]]
+        try:
+            new = decode_plain(item[1])
+        except Malformed:
+            os._exit(MALFORMED_REPLY_EXIT)
+        if type(new) is not type(target):
+            return
+        if type(target) in (list, bytearray):
+            target[:] = new
+        else:
+            target.clear()
+            target.update(new)
+
+
+_LOAD_STATUSES = frozenset({"syntax_error", "memory_exceeded"})
+
+
+def _load_status(status) -> str:
+    """A load failure's status as the candidate reported it, never ``passed``."""
+    if type(status) is str and (status in _LOAD_STATUSES or (status.startswith("error:") and status[6:].isidentifier())):
+        return status
+    return "no_result"
 
 
 # --------------------------------------------------------------------------- isolation
@@ -1126,9 +1556,17 @@ def _enter_job_baseline() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int | None) -> None:
-    """Last steps in the sandboxed process (as root until the drop), then the runner. Never returns."""
+def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int | None, channel_fd: int | None = None) -> None:
+    """Last steps in the sandboxed process (as root until the drop), then the runner. Never returns.
+
+    ``channel_fd``: a judge's end of the socket to its candidate's job.
+    """
     try:
+        if channel_fd is not None:
+            # Not dumpable: a candidate of the same uid (no privilege drop) cannot ptrace this
+            # process or open its /proc/<pid>/{mem,fd}; set before anything is read.
+            prctl(PR_SET_DUMPABLE, 0)
+            job["channel_fd"] = channel_fd
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             _signal.signal(sig, _signal.SIG_DFL)  # the C function: no enum conversion per call
         limits = job["limits"]
@@ -1136,7 +1574,7 @@ def _enter_and_run(job: dict, result_fd: int, out_fd: int, work: str, uid: int |
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        keep = sorted({0, 1, 2, result_fd})
+        keep = sorted({0, 1, 2, result_fd} | ({channel_fd} if channel_fd is not None else set()))
         for low, high in zip(keep, keep[1:] + [65536]):
             os.closerange(low + 1, high)
         os.environ["HOME"] = os.environ["TMPDIR"] = work  # the rest: _enter_job_baseline()
@@ -1330,7 +1768,7 @@ def _children_of(pid: int) -> list[int]:
     return result
 
 
-def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
+def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict, channel_fd: int | None = None) -> None:
     """Spawn mode: one fresh interpreter per job. Enter the namespaces, fork the job, wait."""
     job = _read_payload(payload_fd)
     drop = os.getuid() == 0 and config.get("drop_uid", True)
@@ -1363,9 +1801,11 @@ def keeper(payload_fd: int, result_fd: int, out_fd: int, config: dict) -> None:
                     os.chown(work, uid, uid)
         except BaseException as error:  # noqa: BLE001
             _report_setup_failure(job, result_fd, error)
-        _enter_and_run(job, result_fd, out_fd, work, uid)
+        _enter_and_run(job, result_fd, out_fd, work, uid, channel_fd)
     os.close(result_fd)
     os.close(out_fd)
+    if channel_fd is not None:
+        os.close(channel_fd)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -1684,7 +2124,8 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
 
     def start(message: bytes, fds: list[int]) -> None:
         nonlocal counter
-        control_fd, payload_fd, result_fd, out_fd = fds
+        control_fd, payload_fd, result_fd, out_fd, *extra = fds
+        channel_fd = extra[0] if extra else None
         counter += 1
         control = socket.socket(fileno=control_fd)
         paths: dict[str, str] = {}
@@ -1709,9 +2150,11 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
             try:
                 _signal.set_wakeup_fd(-1)
                 os.setsid()
+                if channel_fd is not None:
+                    prctl(PR_SET_DUMPABLE, 0)  # a judge: see _enter_and_run
                 if not namespaced:  # in the pid namespace, the zygote's death kills every job
                     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-                keep = sorted({payload_fd, result_fd, out_fd})
+                keep = sorted({payload_fd, result_fd, out_fd, *extra})
                 for low, high in zip([2] + keep, keep + [65536]):
                     os.closerange(low + 1, high)
                 job = _read_payload(payload_fd)
@@ -1727,8 +2170,8 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                         os.chown(job_work, uid, uid)
             except BaseException as error:  # noqa: BLE001
                 _report_setup_failure(job, result_fd, error)
-            _enter_and_run(job, result_fd, out_fd, job_work, uid)
-        for fd in (payload_fd, result_fd, out_fd):
+            _enter_and_run(job, result_fd, out_fd, job_work, uid, channel_fd)
+        for fd in (payload_fd, result_fd, out_fd, *extra):
             os.close(fd)
         jobs[pid] = {"control": control, "cgroups": paths, "work": work, "slot": slot}
         by_control[control.fileno()] = pid
@@ -1767,7 +2210,7 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                     message, fds = b"", []
                 if not message:
                     shutdown()
-                if len(fds) == 4:
+                if len(fds) in (4, 5):
                     start(message, fds)
                 else:
                     for fd in fds:
@@ -1815,7 +2258,8 @@ def main(argv: list[str]) -> None:
     elif mode == "spawn":
         if os.getsid(0) != os.getpid():
             os.setsid()
-        keeper(int(argv[2]), int(argv[3]), int(argv[4]), json.loads(argv[5]))
+        channel_fd = int(argv[5])
+        keeper(int(argv[2]), int(argv[3]), int(argv[4]), json.loads(argv[6]), channel_fd if channel_fd >= 0 else None)
     elif mode == "probe":
         print(json.dumps(probe()))
     else:  # pragma: no cover

@@ -17,9 +17,12 @@ whole tree is killed (by the fork server: its process group, its cgroup if any, 
 orphan re-parented to it; in spawn mode: the process group and every descendant psutil finds).
 
 What decides a verdict:
-- check_function / asserts: the child's per-test records, each starting with a per-run nonce.
-  ``sys.exit(0)`` is ``error:SystemExit``; ``os._exit(0)`` or the process killing itself leave
-  a test without a record, which is ``no_result`` or ``crashed``, never ``passed``.
+- check_function / asserts: the per-test records of the *judge* job, each starting with a
+  per-run nonce. The judge runs the test code; the candidate's program runs in a second job
+  that the judge reaches over a socket with plain data only (``sandbox/_child.py``), and
+  nothing that job writes reaches the record pipe. ``sys.exit(0)`` is ``error:SystemExit``;
+  ``os._exit(0)`` or the candidate's process killing itself end the judge without a record,
+  and the test is ``no_result`` or ``crashed`` from the candidate's exit status, never ``passed``.
 - call / stdio: the child reports outputs only (restricted encoding, never unpickled); the
   parent compares them with expected values the child never saw (``sandbox/codec.py``).
 
@@ -163,11 +166,12 @@ class _ForkServer:
     def alive(self) -> bool:
         return self.owner_pid == os.getpid() and self.process.poll() is None
 
-    def submit(self, payload_fd: int, result_w: int, out_w: int, work_mb: int) -> socket.socket:
+    def submit(self, payload_fd: int, result_w: int, out_w: int, work_mb: int, channel_fd: int | None = None) -> socket.socket:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fds = [theirs.fileno(), payload_fd, result_w, out_w] + ([channel_fd] if channel_fd is not None else [])
         try:
             with self.send_lock:
-                socket.send_fds(self.socket, [b"J%d" % work_mb], [theirs.fileno(), payload_fd, result_w, out_w])
+                socket.send_fds(self.socket, [b"J%d" % work_mb], fds)
         finally:
             theirs.close()
         return mine
@@ -225,7 +229,7 @@ def fork_server_status() -> tuple[str, dict[str, str]]:
 class _Launch:
     """One running child: a keeper process, killable, with an exit status to wait for."""
 
-    def __init__(self, payload_fd: int, result_w: int, out_w: int, work_mb: int) -> None:
+    def __init__(self, payload_fd: int, result_w: int, out_w: int, work_mb: int, channel_fd: int | None = None) -> None:
         self.control: socket.socket | None = None
         self.popen: subprocess.Popen | None = None
         self.pidfd: int | None = None
@@ -236,13 +240,17 @@ class _Launch:
         server = _fork_server() if _mode() == "fork" else None
         if server is not None:
             try:
-                self.control = server.submit(payload_fd, result_w, out_w, work_mb)
+                self.control = server.submit(payload_fd, result_w, out_w, work_mb, channel_fd)
                 return
             except OSError:
                 self.control = None
         self.popen = subprocess.Popen(
-            [sys.executable, *INTERPRETER_FLAGS, str(CHILD_SCRIPT), "spawn", str(payload_fd), str(result_w), str(out_w), json.dumps(_config())],
-            pass_fds=[payload_fd, result_w, out_w],
+            [
+                *(sys.executable, *INTERPRETER_FLAGS, str(CHILD_SCRIPT), "spawn"),
+                *(str(fd) for fd in (payload_fd, result_w, out_w, -1 if channel_fd is None else channel_fd)),
+                json.dumps(_config()),
+            ],
+            pass_fds=[payload_fd, result_w, out_w] + ([channel_fd] if channel_fd is not None else []),
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=out_w,
@@ -353,6 +361,7 @@ class _RunState:
     output_bytes: int = 0
     exit_status: int | None = None
     oom_kills: int = 0
+    malformed_reply: bool = False  # the judge ended on something the candidate sent that is not a reply
 
 
 def _signal_name(number: int) -> str:
@@ -362,37 +371,80 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def _memfd_with(data: bytes) -> int:
+    fd = os.memfd_create("patflow-job", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _run_child(
     job: dict, first: int, time_limits_s: list[float], limits: Limits, passes=None, stop_on_failure: bool = False
 ) -> _RunState:
+    """One child run from test ``first`` on. A job with a ``candidate`` part is a judge: the
+    candidate's program runs in a second job, reached only through a socket between the two."""
     total = len(time_limits_s)
     state = _RunState(first=first, total=total, next_index=first)
     nonce = secrets.token_hex(16)
-    payload = pickle.dumps({**job, "nonce": nonce, "start": first}, protocol=pickle.HIGHEST_PROTOCOL)
-    payload_fd = os.memfd_create("patflow-job", os.MFD_CLOEXEC)
+    candidate_job = job.get("candidate")
+    judge_job = {key: value for key, value in job.items() if key != "candidate"}
+    payload = pickle.dumps({**judge_job, "nonce": nonce, "start": first}, protocol=pickle.HIGHEST_PROTOCOL)
+    work_mb = _child.work_dir_size_mb(limits.file_size_mb)
     result_r, result_w = os.pipe2(os.O_CLOEXEC)
     try:
         fcntl.fcntl(result_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     except OSError:
         pass  # the default 64 KiB: the child just waits for the next poll more often
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    launch = None
+    launch = candidate = None
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(payload_fd, view) :]
+        payload_fd = _memfd_with(payload)
+        to_close = [payload_fd, result_w, out_w]
         try:
-            launch = _Launch(payload_fd, result_w, out_w, _child.work_dir_size_mb(limits.file_size_mb))
+            channel_fd = None
+            if candidate_job is not None:
+                judge_end, candidate_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                to_close += [judge_end, candidate_end]
+                candidate_payload_fd = _memfd_with(pickle.dumps(candidate_job, protocol=pickle.HIGHEST_PROTOCOL))
+                to_close.append(candidate_payload_fd)
+                # The candidate's only way out is its end of the socket (as its "result" fd);
+                # it shares the capped stdout/stderr pipe with the judge.
+                candidate = _Launch(candidate_payload_fd, candidate_end.fileno(), out_w, work_mb)
+                channel_fd = judge_end.fileno()
+            launch = _Launch(payload_fd, result_w, out_w, work_mb, channel_fd)
         finally:
-            for fd in (payload_fd, result_w, out_w):
-                os.close(fd)
+            for item in to_close:
+                item.close() if isinstance(item, socket.socket) else os.close(item)
         _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits, passes, stop_on_failure)
+        if candidate is not None:
+            _settle_candidate(state, candidate)
     finally:
+        if candidate is not None:
+            candidate.kill()  # the judge is done or gone; nothing the candidate does counts now
+            candidate.close()
         if launch is not None:
             launch.close()
         os.close(result_r)
         os.close(out_r)
     return state
+
+
+def _settle_candidate(state: _RunState, candidate: _Launch) -> None:
+    """A judge that ended because of its candidate: the test's outcome is the candidate's."""
+    if state.exit_status == _child.MALFORMED_REPLY_EXIT:
+        state.malformed_reply = True
+    elif state.exit_status == _child.CANDIDATE_GONE_EXIT:
+        candidate.wait(KILL_WAIT_S)
+        if candidate.exit_status is None:
+            candidate.kill()
+            candidate.wait(KILL_WAIT_S)
+        state.exit_status = candidate.exit_status
+        state.oom_kills = max(state.oom_kills, candidate.oom_kills)
 
 
 def _watch(
@@ -631,6 +683,8 @@ def _unreported_verdict(state: _RunState, index: int, time_limits_s, limits: Lim
         return TestVerdict(index, TIMEOUT, f"no result within {time_limits_s[index]:.3g} s", time_limits_s[index] * 1000)
     if state.stop_reason == "output_limit":
         return TestVerdict(index, OUTPUT_LIMIT, f"more than {limits.output_bytes} bytes on stdout/stderr")
+    if state.malformed_reply:
+        return TestVerdict(index, NO_RESULT, "the candidate's process sent something that is not a reply")
     if state.oom_kills:
         return TestVerdict(index, MEMORY_EXCEEDED, f"killed by the memory cgroup (limit {limits.memory_mb} MB)")
     if exit_status is not None and exit_status > 128:
@@ -651,12 +705,26 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
     limits = request.limits
     job: dict[str, Any] = {"program": request.program, "output_bytes": limits.output_bytes}
     if isinstance(tests, CheckFunctionTests):
-        job.update(kind="check_function", test_code=_precompiled(tests.test_code, "<test>"), entry_point=tests.entry_point)
-        return job, 1
+        names = _names_used((tests.test_code,), tests.entry_point)
+        return {
+            "kind": "check_function",
+            "test_code": _precompiled(tests.test_code, "<test>"),
+            "entry_point": tests.entry_point,
+            "helpers": tests.helpers,
+            "names": names,
+            "candidate": _candidate_job(request, names),
+        }, 1
     if isinstance(tests, AssertTests):
-        asserts = tuple(_precompiled(source, f"<test {i}>") for i, source in enumerate(tests.asserts))
-        job.update(kind="asserts", asserts=asserts, setup_code=tests.setup_code, imports=tests.imports)
-        return job, len(tests.asserts)
+        names = _names_used(tests.asserts, tests.entry_point)
+        return {
+            "kind": "asserts",
+            "asserts": tuple(_precompiled(source, f"<test {i}>") for i, source in enumerate(tests.asserts)),
+            "imports": tests.imports,
+            "helpers": tests.helpers,
+            "entry_point": tests.entry_point,
+            "names": names,
+            "candidate": _candidate_job(request, names, setup_code=tests.setup_code, imports=tests.imports),
+        }, len(tests.asserts)
     if isinstance(tests, CallTests):
         if tests.expected is not None and len(tests.expected) != len(tests.inputs):
             raise ValueError(f"CallTests: {len(tests.inputs)} inputs but {len(tests.expected)} expected outputs")
@@ -668,6 +736,41 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
         job.update(kind="stdio", stdins=tuple(stdin for stdin, _ in tests.cases))
         return job, len(tests.cases)
     raise TypeError(f"unknown test spec {type(tests).__name__}")
+
+
+def _candidate_job(request: ExecutionRequest, names: tuple[str, ...], setup_code: str = "", imports: str = "") -> dict:
+    """What the candidate's process gets: its program and the names to describe; no test code."""
+    return {
+        "kind": "candidate",
+        "program": request.program,
+        "setup_code": setup_code,
+        "imports": imports,
+        "names": names,
+        "output_bytes": request.limits.output_bytes,
+    }
+
+
+_BUILTIN_NAMES = frozenset(dir(__import__("builtins")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_used(sources: tuple[str, ...], entry_point: str) -> tuple[str, ...]:
+    """Names the test code reads that the program may define: asked of the candidate.
+
+    Builtins are the judge's own (a program's ``len`` never stands in for the test's), except
+    the entry point itself. Unparsable test code asks for nothing (it fails as such).
+    """
+    import ast
+
+    names = {entry_point} if entry_point else set()
+    for source in sources:
+        try:
+            with _COMPILE_LOCK:
+                tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        names.update(node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load))
+    return tuple(sorted(name for name in names if name == entry_point or name not in _BUILTIN_NAMES))
 
 
 _pickled_inputs_cache: IdentityCache[tuple[bytes, ...]] = IdentityCache(max_entries=256)
@@ -723,6 +826,8 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
     if total == 0:
         return ExecutionResult(NO_TESTS, (), (time.perf_counter() - started) * 1000, () if outputs_mode else None)
     job["limits"] = _limits_payload(limits, time_limits_s)
+    if "candidate" in job:
+        job["candidate"]["limits"] = job["limits"]
 
     job["stop_on_first_failure"] = request.stop_on_first_failure
     judged: dict[int, bool] = {}

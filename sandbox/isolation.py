@@ -2,6 +2,8 @@
 
 Probed in a throwaway interpreter (``_child.py probe``) that tries each layer the way an
 execution does; the fork server line comes from starting (or finding) this process's server.
+The judge line runs one check-function execution and reports whether its test code ran in a
+process apart from the candidate's (a different pid and, as root, a different uid).
 """
 
 from __future__ import annotations
@@ -20,7 +22,32 @@ LAYERS = (
     "mount namespace",
     "cgroup",
     "fork server",
+    "judge",
 )
+
+_JUDGE_PROBE_PROGRAM = "import os\ndef f():\n    return [os.getpid(), os.getuid()]\n"
+_JUDGE_PROBE_TEST = (
+    "import os\n"
+    "def check(candidate):\n"
+    "    pid, uid = candidate()\n"
+    "    assert pid != os.getpid()\n"
+    "    assert uid != os.getuid() or os.getuid() != 0 and uid == os.getuid()\n"
+)
+
+
+def _judge_status() -> str:
+    from sandbox.types import CheckFunctionTests, ExecutionRequest
+
+    try:
+        result = executor.execute(ExecutionRequest(_JUDGE_PROBE_PROGRAM, CheckFunctionTests(_JUDGE_PROBE_TEST, "f")))
+    except Exception as error:  # noqa: BLE001 - a report line, not a crash
+        return f"unavailable: probe failed ({type(error).__name__}: {error})"
+    if not result.passed:
+        return f"unavailable: the probe did not pass ({result.status}: {result.tests[0].detail if result.tests else ''})"
+    return (
+        "active (check-function and assert tests run in a judge process apart from the candidate's; "
+        "only plain data crosses between them)"
+    )
 
 
 def isolation_report() -> dict[str, str]:
@@ -46,4 +73,5 @@ def isolation_report() -> dict[str, str]:
     probed["fork server"], server_layers = executor.fork_server_status()
     if "cgroup" in server_layers:
         probed["cgroup"] = server_layers["cgroup"]
+    probed["judge"] = _judge_status()
     return {layer: probed.get(layer, "unavailable: not probed") for layer in LAYERS}
