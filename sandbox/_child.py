@@ -755,6 +755,9 @@ class Runner:
         if kind == "candidate":
             run_candidate(self)
             return
+        if kind == "judge_server":
+            serve_judgements(self.job["channel_fd"])
+            return
         try:
             if kind == "stdio":
                 self.run_stdio()
@@ -1053,39 +1056,43 @@ _CONTAINER_TAGS = {"l": list, "t": tuple, "s": set, "z": frozenset}
 
 
 class Channel:
-    """Length-prefixed frames over one end of the judge <-> candidate socket."""
+    """Length-prefixed frames over one end of the judge <-> candidate socket.
+
+    Requests and answers alternate, so one read usually brings a whole frame.
+    """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self.pending = b""
 
     def send(self, data: bytes) -> None:
         _write_all(self.fd, len(data).to_bytes(4, "big") + data)
 
     def recv(self, limit: int) -> bytes | None:
         """The next frame; None at end of stream. Raises Malformed on a frame over ``limit``."""
-        head = self._exactly(4)
-        if head is None:
-            return None
-        size = int.from_bytes(head, "big")
+        data = self.pending
+        read = os.read
+        while len(data) < 4:
+            chunk = read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            data += chunk
+        size = int.from_bytes(data[:4], "big")
         if size > limit:
             raise Malformed(f"a frame of {size} bytes")
-        return self._exactly(size) if size else b""
-
-    def _exactly(self, size: int) -> bytes | None:
-        data = os.read(self.fd, size)
-        if len(data) == size:
-            return data
-        if not data:
-            return None
-        chunks = [data]
-        missing = size - len(data)
-        while missing:
-            data = os.read(self.fd, min(missing, 1 << 22))
-            if not data:
-                return None
-            chunks.append(data)
-            missing -= len(data)
-        return b"".join(chunks)
+        end = 4 + size
+        if len(data) < end:
+            chunks = [data]
+            have = len(data)
+            while have < end:
+                chunk = read(self.fd, max(end - have, 1 << 16))
+                if not chunk:
+                    return None
+                chunks.append(chunk)
+                have += len(chunk)
+            data = b"".join(chunks)
+        self.pending = data[end:]
+        return data[4:end]
 
 
 class _HandleUnpickler(pickle.Unpickler):
@@ -1155,7 +1162,10 @@ def run_candidate(runner: "Runner") -> None:
         if data is None:
             return
         try:
-            op, target, args, kwargs = _HandleUnpickler(data, handles).load()
+            try:
+                op, target, args, kwargs = pickle.loads(data)
+            except pickle.UnpicklingError:  # the arguments hold handles: resolve them
+                op, target, args, kwargs = _HandleUnpickler(data, handles).load()
             if not 0 <= target < len(handles):
                 raise LookupError("no such object")
             obj = handles[target]
@@ -1182,6 +1192,37 @@ def run_candidate(runner: "Runner") -> None:
                 message = ""
             reply = ["X", type(error).__name__, message]
         send(reply)
+
+
+def serve_judgements(feed_fd: int) -> None:
+    """A judge that serves many executions, one at a time (the parent keeps a pool of them).
+
+    Each execution arrives on the feed socket as three descriptors: its payload (test code and
+    nonce), its record pipe and its end of the candidate's socket. Test code runs in a fresh
+    namespace per execution; the judge never runs candidate code, so nothing a candidate does
+    outlives its execution here. Any way out of a run other than its "done" record (the
+    candidate gone, a malformed answer, an error in the runner) ends this process, and the
+    parent does not reuse it.
+    """
+    feed = socket.socket(fileno=feed_fd)
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(feed, 16, 3)
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)  # the parent closed the pool
+        if len(fds) != 3:
+            os._exit(0)
+        payload_fd, result_fd, channel_fd = fds
+        try:
+            job = _read_payload(payload_fd)
+            job["channel_fd"] = channel_fd
+            Runner(job, result_fd).run()
+        except BaseException:  # noqa: BLE001 - the parent reports what was not reported
+            os._exit(0)
+        os.close(result_fd)
+        os.close(channel_fd)
 
 
 class CandidateObject:
@@ -1757,6 +1798,20 @@ def _kill_descendants() -> None:
                 break
 
 
+def _schedstat(pid: int) -> tuple[int, int]:
+    """(ns on a CPU, ns runnable but waiting for one) over the life of ``pid``'s threads."""
+    on_cpu = waiting = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
+                fields = handle.read().split()
+            on_cpu += int(fields[0])
+            waiting += int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return -1, -1
+    return on_cpu, waiting
+
+
 def _children_of(pid: int) -> list[int]:
     result: list[int] = []
     try:
@@ -2223,6 +2278,11 @@ def _zygote(master_fd: int, config: dict, launcher_pid: int, *, namespaced: bool
                 except OSError:
                     data = b""
                 if pid is not None:
+                    if data.startswith(b"K"):
+                        try:  # how the job spent its life: on a core, or waiting for one
+                            control.sendall(b"C%d %d\n" % _schedstat(pid))
+                        except OSError:
+                            pass
                     kill(pid)  # a kill request, or the parent went away
                 if not data:
                     try:

@@ -210,6 +210,7 @@ def _fork_server() -> _ForkServer | None:
 @atexit.register
 def _shutdown_server() -> None:
     global _server
+    _close_judges()
     with _server_lock:
         if _server is not None:
             _server.close()
@@ -236,6 +237,8 @@ class _Launch:
         self.pid: int | None = None
         self.exit_status: int | None = None  # keeper exit code; >128 means signal - 128
         self.oom_kills = 0
+        self.cpu_s: float | None = None  # when killed by request (fork server): its life on a CPU...
+        self.wait_s: float | None = None  # ... and waiting for one
         self._control_buffer = b""
         server = _fork_server() if _mode() == "fork" else None
         if server is not None:
@@ -279,6 +282,10 @@ class _Launch:
                 line, self._control_buffer = self._control_buffer.split(b"\n", 1)
                 if line.startswith(b"P"):
                     self.pid = int(line[1:])
+                elif line.startswith(b"C"):
+                    on_cpu, _, waiting = line[1:].partition(b" ")
+                    if int(on_cpu) >= 0:
+                        self.cpu_s, self.wait_s = int(on_cpu) / 1e9, int(waiting or 0) / 1e9
                 elif line.startswith(b"S"):
                     status, _, oom = line[1:].partition(b" ")
                     self.oom_kills = int(oom or 0)
@@ -337,6 +344,122 @@ class _Launch:
                 pass
 
 
+# --------------------------------------------------------------------------- judges
+JUDGE_MAX_RUNS = 200  # then a fresh judge: what test code leaves behind does not pile up
+JUDGE_IDLE_MAX = 8
+# A judge runs trusted test code for many executions: wall time is the parent's per-test
+# clock as always; these bound the process over its life.
+JUDGE_LIMITS = {"cpu_s": 3600.0, "memory_mb": 4096, "max_processes": 16, "file_size_mb": 16, "open_files": 64}
+
+
+class _Judge:
+    """A judge job (``_child.serve_judgements``) that runs the test code of many executions."""
+
+    def __init__(self) -> None:
+        parent_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        payload_fd = _memfd_with(pickle.dumps({"kind": "judge_server", "limits": JUDGE_LIMITS, "output_bytes": 0}))
+        # Test code's prints go nowhere; records go to each execution's own pipe (two
+        # descriptors: the spawn-mode keeper closes each of its own).
+        nulls = [os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC) for _ in range(2)]
+        try:
+            self.launch = _Launch(payload_fd, nulls[0], nulls[1], _child.work_dir_size_mb(JUDGE_LIMITS["file_size_mb"]), judge_end.fileno())
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            for fd in (payload_fd, *nulls):
+                os.close(fd)
+            judge_end.close()
+        self.feed = parent_end
+        self.owner_pid = os.getpid()
+        self.runs = 0
+
+    def usable(self) -> bool:
+        if self.owner_pid != os.getpid() or self.launch.exit_status is not None:
+            return False
+        ready, _, _ = select.select([self.launch], [], [], 0)
+        if ready:
+            self.launch.on_readable()  # a pid line, or the judge's exit status
+        return self.launch.exit_status is None and self.runs < JUDGE_MAX_RUNS
+
+    def submit(self, payload_fd: int, result_w: int, channel_fd: int) -> None:
+        self.runs += 1
+        socket.send_fds(self.feed, [b"J"], [payload_fd, result_w, channel_fd])
+
+    def close(self) -> None:
+        if self.owner_pid != os.getpid():
+            return  # a forked copy of this process: the judge is the original's
+        self.launch.kill()
+        self.launch.close()
+        self.feed.close()
+
+
+_idle_judges: list[_Judge] = []
+_judges_lock = threading.Lock()
+
+
+def _take_judge() -> _Judge:
+    while True:
+        with _judges_lock:
+            judge = _idle_judges.pop() if _idle_judges else None
+        if judge is None:
+            return _Judge()
+        if judge.usable():
+            return judge
+        judge.close()
+
+
+def _submit_to_judge(payload_fd: int, result_w: int, channel_fd: int) -> _Judge:
+    for _attempt in range(3):
+        judge = _take_judge()
+        try:
+            judge.submit(payload_fd, result_w, channel_fd)
+            return judge
+        except OSError:
+            judge.close()  # it died while idle (its server restarted): take another
+    judge = _Judge()
+    judge.submit(payload_fd, result_w, channel_fd)
+    return judge
+
+
+def _give_back_judge(judge: _Judge) -> None:
+    """A judge whose run ended with its "done" record serves the next execution."""
+    if judge.usable():
+        with _judges_lock:
+            if len(_idle_judges) < JUDGE_IDLE_MAX:
+                _idle_judges.append(judge)
+                return
+    judge.close()
+
+
+def idle_judges() -> int:
+    """How many judge processes wait for work (``patflow doctor``, the conformance table)."""
+    with _judges_lock:
+        return sum(1 for judge in _idle_judges if judge.owner_pid == os.getpid())
+
+
+def idle_judge_host_pids() -> set[int]:
+    """Host pids of idle judges started outside the fork server (spawn mode), for the table."""
+    pids: set[int] = set()
+    with _judges_lock:
+        judges = [judge for judge in _idle_judges if judge.launch.popen is not None]
+    for judge in judges:
+        pids.add(judge.launch.popen.pid)
+        try:
+            pids.update(child.pid for child in psutil.Process(judge.launch.popen.pid).children(recursive=True))
+        except psutil.Error:
+            pass
+    return pids
+
+
+def _close_judges() -> None:
+    with _judges_lock:
+        judges = list(_idle_judges)
+        _idle_judges.clear()
+    for judge in judges:
+        judge.close()
+
+
 def _keeper_code(wait_status: int) -> int:
     if os.WIFEXITED(wait_status):
         return os.WEXITSTATUS(wait_status)
@@ -362,6 +485,10 @@ class _RunState:
     exit_status: int | None = None
     oom_kills: int = 0
     malformed_reply: bool = False  # the judge ended on something the candidate sent that is not a reply
+    completed: bool = False  # the run ended with its "done" record
+    timeout_limit_s: float = 0.0  # the limit of the phase that timed out
+    cpu_s: float | None = None  # the candidate's process at a timeout: its life on a CPU...
+    wait_s: float | None = None  # ... and runnable but waiting for a CPU
 
 
 def _signal_name(number: int) -> str:
@@ -401,33 +528,45 @@ def _run_child(
     except OSError:
         pass  # the default 64 KiB: the child just waits for the next poll more often
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    launch = candidate = None
+    launch = candidate = judge = None
     try:
         payload_fd = _memfd_with(payload)
         to_close = [payload_fd, result_w, out_w]
         try:
-            channel_fd = None
-            if candidate_job is not None:
+            if candidate_job is None:
+                launch = _Launch(payload_fd, result_w, out_w, work_mb)
+            else:
                 judge_end, candidate_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 to_close += [judge_end, candidate_end]
                 candidate_payload_fd = _memfd_with(pickle.dumps(candidate_job, protocol=pickle.HIGHEST_PROTOCOL))
                 to_close.append(candidate_payload_fd)
-                # The candidate's only way out is its end of the socket (as its "result" fd);
-                # it shares the capped stdout/stderr pipe with the judge.
+                # The candidate's only way out is its end of the socket (as its "result" fd)
+                # and the capped stdout/stderr pipe.
                 candidate = _Launch(candidate_payload_fd, candidate_end.fileno(), out_w, work_mb)
-                channel_fd = judge_end.fileno()
-            launch = _Launch(payload_fd, result_w, out_w, work_mb, channel_fd)
+                judge = _submit_to_judge(payload_fd, result_w, judge_end.fileno())
+                launch = judge.launch
         finally:
             for item in to_close:
                 item.close() if isinstance(item, socket.socket) else os.close(item)
         _watch(launch, state, nonce, result_r, out_r, time_limits_s, limits, passes, stop_on_failure)
         if candidate is not None:
             _settle_candidate(state, candidate)
+        if state.stop_reason == "timeout":
+            computing = candidate if candidate is not None else launch
+            if candidate is not None:
+                candidate.kill()
+                candidate.wait(KILL_WAIT_S)  # its exit status comes after its schedule line
+            state.cpu_s, state.wait_s = computing.cpu_s, computing.wait_s
     finally:
         if candidate is not None:
             candidate.kill()  # the judge is done or gone; nothing the candidate does counts now
             candidate.close()
-        if launch is not None:
+        if judge is not None:
+            if state.completed:
+                _give_back_judge(judge)
+            else:
+                judge.close()  # killed, or ended on its candidate: never reused
+        elif launch is not None:
             launch.close()
         os.close(result_r)
         os.close(out_r)
@@ -474,6 +613,7 @@ def _watch(
     load_budget_s = max(first_limit, limits.timeout_s, LOAD_FLOOR_S)
     hard_deadline = started + load_budget_s + sum(time_limits_s[state.first :]) + EXIT_GRACE_S
     deadline = started + load_budget_s
+    current_limit_s = load_budget_s
     tests_left = state.total - state.first
 
     os.set_blocking(result_r, False)
@@ -485,6 +625,7 @@ def _watch(
         if remaining <= 0:
             if state.stop_reason is None and lines_seen - 1 < tests_left:
                 state.stop_reason = "timeout"
+                state.timeout_limit_s = current_limit_s
             launch.kill()
             break
         ready, _, _ = select.select(watched, [], [], remaining)
@@ -499,7 +640,8 @@ def _watch(
                             got_records = True
                             lines_seen += new_lines
                             index = state.first + lines_seen - 1
-                            deadline = time.monotonic() + (time_limits_s[index] if index < state.total else EXIT_GRACE_S)
+                            current_limit_s = time_limits_s[index] if index < state.total else EXIT_GRACE_S
+                            deadline = time.monotonic() + current_limit_s
                             done = done or received.endswith(done_line)
                         else:
                             # A large record is streaming in: its test is over, let it arrive.
@@ -539,6 +681,7 @@ def _watch(
             # after the load line, and never for one test: that would only add latency).
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
     if done:
+        state.completed = True
         _drain(result_r, received)
         _apply_records(bytes(received), nonce, state, time_limits_s, limits)
         state.stop_reason = None
@@ -835,6 +978,7 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
     passes = _output_judge(tests, judged) if judge_on_arrival else None
     verdicts: dict[int, TestVerdict] = {}
     outputs: dict[int, Any] = {}
+    timeout_account = None
     first = 0
     while first < total:
         state = _run_child(job, first, time_limits_s, limits, passes, request.stop_on_first_failure)
@@ -857,6 +1001,8 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
             break
         stopped_at = state.next_index
         verdicts[stopped_at] = _unreported_verdict(state, stopped_at, time_limits_s, limits)
+        if verdicts[stopped_at].status == TIMEOUT and timeout_account is None:
+            timeout_account = _timeout_account(state)
         if outputs_mode:
             first = stopped_at + 1
             continue
@@ -873,7 +1019,32 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
     elif isinstance(tests, StdioTests):
         ordered = _compare_stdio(tests, ordered, outputs)
     status = next((v.status for v in ordered if v.status != PASSED), PASSED)
-    return ExecutionResult(status, tuple(ordered), (time.perf_counter() - started) * 1000, result_outputs)
+    starved, cpu_s, wait_s = timeout_account or (None, None, None)
+    return ExecutionResult(
+        status,
+        tuple(ordered),
+        (time.perf_counter() - started) * 1000,
+        result_outputs,
+        timeout_starved=starved,
+        timeout_cpu_s=cpu_s,
+        timeout_wait_s=wait_s,
+    )
+
+
+# A timed-out job that waited this share of its test's limit for a core (over its whole life)
+# may have timed out because of load: the caller may re-check it. One that did not was on the
+# CPU, or sleeping, or blocked on its own: the timeout is its own.
+STARVED_WAIT_FRACTION = 0.25
+
+
+def _timeout_account(state: _RunState) -> tuple[bool | None, float | None, float | None]:
+    """(starved?, CPU seconds, run-queue seconds) of the process that timed out; None: unknown."""
+    if state.stop_reason != "timeout":
+        # The CPU rlimit (SIGXCPU): the whole CPU budget was spent computing.
+        return False, None, None
+    if state.wait_s is None:
+        return None, None, None  # spawn mode: the keeper's schedule is not read
+    return state.wait_s >= STARVED_WAIT_FRACTION * state.timeout_limit_s, state.cpu_s, state.wait_s
 
 
 def _has_failure(state: _RunState) -> bool:

@@ -122,6 +122,11 @@ class ExecutionResult:
     tests: tuple[TestVerdict, ...]
     duration_ms: float
     outputs: tuple[Any, ...] | None = None  # CallTests with expected=None only
+    # For a timeout (the first one): did the process wait for a core long enough that load may
+    # be the cause (True), or was it on the CPU / sleeping on its own (False)? None: unknown.
+    timeout_starved: bool | None = None
+    timeout_cpu_s: float | None = None  # that process's life on a CPU (fork-server mode)
+    timeout_wait_s: float | None = None  # ... and runnable, waiting for a CPU
 
     @property
     def passed(self) -> bool:

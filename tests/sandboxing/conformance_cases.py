@@ -466,7 +466,7 @@ def _cgroup_tree_pids() -> set[int]:
 
 
 def _expected_pids() -> set[int]:
-    pids = {os.getpid()}
+    pids = {os.getpid()} | executor.idle_judge_host_pids()
     server = executor._server
     if server is not None and server.alive():
         pids.add(server.process.pid)
@@ -529,12 +529,12 @@ def run_case(name: str) -> dict:
     if left:
         problems.append(f"left running: {left}")
     # Jobs (and anything they left) live under the fork server: once the run is over only the
-    # launcher and the zygote may remain. The job itself may take a moment to exit.
+    # launcher, the zygote and the idle judges may remain. The job may take a moment to exit.
     deadline = time.monotonic() + 3.0
-    while _server_processes() > 2 and time.monotonic() < deadline:
+    while _server_processes() > 2 + executor.idle_judges() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _server_processes() > 2:
-        problems.append(f"fork server has {_server_processes()} processes, expected 2")
+    if _server_processes() > 2 + executor.idle_judges():
+        problems.append(f"fork server has {_server_processes()} processes, expected {2 + executor.idle_judges()}")
     if name == "double_fork_daemon":
         time.sleep(1.0)  # the daemon would have written by now
     for path in (MARKER, HOME_TARGET, CWD_TARGET, HOST_DIR / "x", Path("/var/tmp/patflow-pwned"), Path("/root/pwned")):
