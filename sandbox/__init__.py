@@ -2,8 +2,15 @@
 
 Public surface: ``execute(ExecutionRequest) -> ExecutionResult`` and ``isolation_report()``.
 Standard library + psutil only; knows nothing of benchmarks, models, Prefect or Dask.
-See ``sandbox/executor.py`` (parent side, verdicts) and ``sandbox/_child.py`` (isolation
-layers, the runner, and what reward hacks are and are not caught).
+
+Layout, parent side first (this process):
+- ``types.py``     the contract: test formats (data, never benchmark names), limits, verdicts.
+- ``executor.py``  launches jobs on the warm fork server, owns the clock, judges call/stdio
+                   outputs, keeps the pool of judge processes for check/assert tests.
+- ``codec.py``     decodes what a child sends (plain data only) and compares call outputs.
+- ``isolation.py`` which layers this machine gives (``patflow doctor``).
+- ``_child.py``    everything that runs in the sandbox, standard library only: the fork
+                   server and its isolation, the runner, the judge, the candidate's side.
 """
 
 from sandbox.executor import execute

@@ -1183,6 +1183,10 @@ def run_candidate(runner: "Runner") -> None:
                 reply = ["I", [describe(item) for item in obj]]
             elif op == "a":
                 reply = ["R", describe(getattr(obj, args)), []]
+            elif op == "s":
+                reply = ["R", ["v", str(obj)], []]
+            elif op == "n":
+                reply = ["R", ["v", len(obj)], []]
             else:
                 reply = ["X", "ValueError", "unknown request"]
         except BaseException as error:  # noqa: BLE001 - every outcome is an answer
@@ -1228,9 +1232,9 @@ def serve_judgements(feed_fd: int) -> None:
 class CandidateObject:
     """An object that lives in the candidate's process, seen from the judge.
 
-    Opaque: calling it, iterating over it or reading a public attribute is a request to the
-    candidate that returns plain data or another handle; it equals only itself, and asking
-    for its truth value is an error (a handle is never a verdict).
+    Opaque: calling it, iterating over it, ``str()``, ``len()`` or reading a public attribute
+    is a request to the candidate that returns plain data or another handle; it equals only
+    itself, and asking for its truth value is an error (a handle is never a verdict).
     """
 
     __slots__ = ("_link", "_id", "_type")
@@ -1250,6 +1254,18 @@ class CandidateObject:
         if name.startswith("_"):
             raise AttributeError(name)
         return self._link.attribute(self, name)
+
+    def __str__(self) -> str:
+        text = self._link.attribute(self, None, op="s")
+        if type(text) is not str:
+            raise TypeError("str() of a candidate's object must be a str")
+        return text
+
+    def __len__(self) -> int:
+        size = self._link.attribute(self, None, op="n")
+        if type(size) is not int or size < 0:
+            raise TypeError("len() of a candidate's object must be a non-negative int")
+        return size
 
     def __setattr__(self, name, value):
         raise TypeError("objects of the candidate's process are read-only here")
@@ -1333,8 +1349,9 @@ class CandidateLink:
             os._exit(MALFORMED_REPLY_EXIT)
         return [self.value(item) for item in reply[1]]
 
-    def attribute(self, target: CandidateObject, name: str):
-        reply = self.request("a", target, name, {})
+    def attribute(self, target: CandidateObject, name: str | None, op: str = "a"):
+        """A public attribute (``a``), ``str()`` (``s``) or ``len()`` (``n``) of a handle."""
+        reply = self.request(op, target, name, {})
         if reply[0] != "R" or len(reply) != 3:
             os._exit(MALFORMED_REPLY_EXIT)
         return self.value(reply[1])

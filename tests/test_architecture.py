@@ -62,3 +62,37 @@ def test_sandbox_imports_only_stdlib_and_psutil():
         if bad:
             offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert not offenders, "\n".join(offenders)
+
+
+# The child side runs as a script (``python -S -P sandbox/_child.py``) in processes that later
+# run candidate code: the standard library only, and nothing of the parent's modules.
+CHILD_SIDE = ("sandbox/_child.py",)
+# What each parent-side sandbox module may import beyond the standard library.
+PARENT_SIDE_ALLOWED = {
+    "sandbox/__init__.py": {"sandbox"},
+    "sandbox/types.py": set(),
+    "sandbox/identity_cache.py": set(),
+    "sandbox/codec.py": {"sandbox"},
+    "sandbox/isolation.py": {"sandbox"},
+    "sandbox/executor.py": {"sandbox", "psutil"},
+}
+
+
+def test_child_side_modules_import_only_the_standard_library():
+    import sys
+
+    for relative in CHILD_SIDE:
+        names = imported_top_level_names(ROOT / relative)
+        assert names <= set(sys.stdlib_module_names), f"{relative} imports {sorted(names - set(sys.stdlib_module_names))}"
+
+
+def test_parent_side_modules_import_only_what_they_must():
+    import sys
+
+    listed = {str(path.relative_to(ROOT)) for path in python_files("sandbox")}
+    assert listed == set(PARENT_SIDE_ALLOWED) | set(CHILD_SIDE), "a sandbox module is not classified here"
+    for relative, allowed in PARENT_SIDE_ALLOWED.items():
+        extra = imported_top_level_names(ROOT / relative) - set(sys.stdlib_module_names) - allowed
+        assert not extra, f"{relative} imports {sorted(extra)}"
+    # psutil is the executor's alone (the whole-tree kill in spawn mode).
+    assert [r for r, allowed in PARENT_SIDE_ALLOWED.items() if "psutil" in allowed] == ["sandbox/executor.py"]

@@ -426,6 +426,9 @@ def test_objects_of_the_program_stay_in_its_process_as_handles():
         setup_code="root = Node(1)\nroot.left = Node(2)\n",
     )
     assert [t.status for t in run(program, tests).tests] == ["passed"] * 5
+    shown = "class P:\n    def __str__(self):\n        return 'P!'\n    def __len__(self):\n        return 3\ndef f():\n    return P()\n"
+    tests = AssertTests(("assert str(f()) == 'P!'", "assert len(f()) == 3", "assert f()"), entry_point="f")
+    assert [t.status for t in run(shown, tests).tests] == ["passed", "passed", "error:TypeError"]
 
 
 def test_exceptions_cross_by_name_and_tests_can_expect_them():
