@@ -9,8 +9,8 @@ Layout, parent side first (this process):
                    outputs, keeps the pool of judge processes for check/assert tests.
 - ``codec.py``     decodes what a child sends (plain data only) and compares call outputs.
 - ``isolation.py`` which layers this machine gives (``patflow doctor``).
-- ``_child.py``    everything that runs in the sandbox, standard library only: the fork
-                   server and its isolation, the runner, the judge, the candidate's side.
+- ``_child/``      everything that runs in the sandbox, standard library only, run as a
+                   directory: kernel calls, codec, guards, runner + judge, isolation, fork server.
 """
 
 from sandbox.executor import execute

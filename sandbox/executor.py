@@ -2,7 +2,7 @@
 
 Parent side. Safe to call from many threads of one process and from several processes: each
 call owns its pipes and its memfd; the only shared object is the per-process fork server
-(``sandbox/_child.py``), reached over a SEQPACKET socket under a lock, started lazily, and
+(``sandbox/_child/``), reached over a SEQPACKET socket under a lock, started lazily, and
 restarted after ``fork()`` of this process or if it died. Nothing of this process's
 environment reaches the server or its children.
 
@@ -19,7 +19,7 @@ orphan re-parented to it; in spawn mode: the process group and every descendant 
 What decides a verdict:
 - check_function / asserts: the per-test records of the *judge* job, each starting with a
   per-run nonce. The judge runs the test code; the candidate's program runs in a second job
-  that the judge reaches over a socket with plain data only (``sandbox/_child.py``), and
+  that the judge reaches over a socket with plain data only (``sandbox/_child/``), and
   nothing that job writes reaches the record pipe. ``sys.exit(0)`` is ``error:SystemExit``;
   ``os._exit(0)`` or the candidate's process killing itself end the judge without a record,
   and the test is ``no_result`` or ``crashed`` from the candidate's exit status, never ``passed``.
@@ -79,7 +79,7 @@ from sandbox.types import (
     TestVerdict,
 )
 
-CHILD_SCRIPT = Path(__file__).with_name("_child.py")
+CHILD_SCRIPT = Path(__file__).with_name("_child")  # a directory run as a script (its __main__.py)
 DETAIL_CHARS = 500
 EXIT_GRACE_S = 2.0  # after the last record, time the child gets to exit on its own
 KILL_WAIT_S = 5.0

@@ -1,6 +1,6 @@
 """``isolation_report()``: which isolation layers this machine gives the sandbox.
 
-Probed in a throwaway interpreter (``_child.py probe``) that tries each layer the way an
+Probed in a throwaway interpreter (``python sandbox/_child probe``) that tries each layer the way an
 execution does; the fork server line comes from starting (or finding) this process's server.
 The judge line runs one check-function execution and reports whether its test code ran in a
 process apart from the candidate's (a different pid and, as root, a different uid).
