@@ -5,12 +5,13 @@ Standard library + psutil only; knows nothing of benchmarks, models, Prefect or 
 
 Layout, parent side first (this process):
 - ``types.py``     the contract: test formats (data, never benchmark names), limits, verdicts.
-- ``executor.py``  launches jobs on the warm fork server, owns the clock, judges call/stdio
-                   outputs, keeps the pool of judge processes for check/assert tests.
-- ``codec.py``     decodes what a child sends (plain data only) and compares call outputs.
+- ``executor.py``  ``execute``: request -> jobs -> verdicts; resumes after a test that ended a run.
+- ``launch.py``    starts jobs on the warm fork server (or spawns them); the pool of judges.
+- ``watch.py``     one run: owns the clock, reads the records, names what went unreported.
+- ``compare.py``   call/stdio outputs against expected values; ``codec.py`` decodes outputs.
 - ``isolation.py`` which layers this machine gives (``patflow doctor``).
 - ``_child/``      everything that runs in the sandbox, standard library only, run as a
-                   directory: kernel calls, codec, guards, runner + judge, isolation, fork server.
+                   directory: kernel calls, codec, guards, runner + judge, isolation, server.
 """
 
 from sandbox.executor import execute

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from sandbox import executor
+from sandbox import launch
 
 LAYERS = (
     "rlimits",
@@ -36,10 +36,11 @@ _JUDGE_PROBE_TEST = (
 
 
 def _judge_status() -> str:
+    from sandbox.executor import execute
     from sandbox.types import CheckFunctionTests, ExecutionRequest
 
     try:
-        result = executor.execute(ExecutionRequest(_JUDGE_PROBE_PROGRAM, CheckFunctionTests(_JUDGE_PROBE_TEST, "f")))
+        result = execute(ExecutionRequest(_JUDGE_PROBE_PROGRAM, CheckFunctionTests(_JUDGE_PROBE_TEST, "f")))
     except Exception as error:  # noqa: BLE001 - a report line, not a crash
         return f"unavailable: probe failed ({type(error).__name__}: {error})"
     if not result.passed:
@@ -54,11 +55,11 @@ def isolation_report() -> dict[str, str]:
     """Layer name -> "active" / "active (...)" / "unavailable: <why>", in a fixed order."""
     try:
         completed = subprocess.run(
-            [sys.executable, "-I", str(executor.CHILD_SCRIPT), "probe"],
+            [sys.executable, "-I", str(launch.CHILD_SCRIPT), "probe"],
             capture_output=True,
             text=True,
             timeout=30,
-            env=executor._child_env(),
+            env=launch._child_env(),
             cwd="/",
         )
         probed = json.loads(completed.stdout or "{}")
@@ -66,11 +67,11 @@ def isolation_report() -> dict[str, str]:
             probed = {}
     except (OSError, subprocess.TimeoutExpired, ValueError) as error:
         probed = {layer: f"unavailable: probe failed ({error})" for layer in LAYERS}
-    if not executor._config()["namespaces"]:
+    if not launch._config()["namespaces"]:
         for layer in ("network namespace", "pid namespace", "mount namespace"):
             probed[layer] = "unavailable: disabled by PATFLOW_SANDBOX_NAMESPACES=0"
     probed.setdefault("cgroup", "unavailable: not probed")
-    probed["fork server"], server_layers = executor.fork_server_status()
+    probed["fork server"], server_layers = launch.fork_server_status()
     if "cgroup" in server_layers:
         probed["cgroup"] = server_layers["cgroup"]
     probed["judge"] = _judge_status()

@@ -74,7 +74,7 @@ def test_timeouts_say_whether_the_process_waited_for_a_core():
     from sandbox.types import ExecutionRequest
 
     result = sandbox.execute(
-        ExecutionRequest("import time\ndef f():\n    time.sleep(30)\n", AssertTests(("f()",)), Limits(timeout_s=0.3))
+        ExecutionRequest("import time\ndef f():\n    time.sleep(30)\n", AssertTests(("f()",)), Limits(timeout_s=1.0))
     )
     assert result.status == "timeout" and result.timeout_starved is False
-    assert result.timeout_cpu_s is not None and result.timeout_cpu_s < 0.3
+    assert result.timeout_cpu_s is not None and result.timeout_cpu_s < 0.5

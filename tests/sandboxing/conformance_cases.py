@@ -27,7 +27,7 @@ SECRET = "patflow-conformance-secret-7f3a9c"
 os.environ["PATFLOW_CONFORMANCE_SECRET"] = SECRET  # must never be visible to a child
 
 from sandbox import execute  # noqa: E402
-from sandbox import executor  # noqa: E402
+from sandbox import launch  # noqa: E402
 from sandbox.types import (  # noqa: E402
     AssertTests,
     CallTests,
@@ -466,8 +466,8 @@ def _cgroup_tree_pids() -> set[int]:
 
 
 def _expected_pids() -> set[int]:
-    pids = {os.getpid()} | executor.idle_judge_host_pids()
-    server = executor._server
+    pids = {os.getpid()} | launch.idle_judge_host_pids()
+    server = launch._server
     if server is not None and server.alive():
         pids.add(server.process.pid)
         try:
@@ -480,7 +480,7 @@ def _expected_pids() -> set[int]:
 
 
 def _server_processes() -> int:
-    server = executor._server
+    server = launch._server
     if server is None:
         return 0
     import psutil
@@ -531,10 +531,10 @@ def run_case(name: str) -> dict:
     # Jobs (and anything they left) live under the fork server: once the run is over only the
     # launcher, the zygote and the idle judges may remain. The job may take a moment to exit.
     deadline = time.monotonic() + 3.0
-    while _server_processes() > 2 + executor.idle_judges() and time.monotonic() < deadline:
+    while _server_processes() > 2 + launch.idle_judges() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _server_processes() > 2 + executor.idle_judges():
-        problems.append(f"fork server has {_server_processes()} processes, expected {2 + executor.idle_judges()}")
+    if _server_processes() > 2 + launch.idle_judges():
+        problems.append(f"fork server has {_server_processes()} processes, expected {2 + launch.idle_judges()}")
     if name == "double_fork_daemon":
         time.sleep(1.0)  # the daemon would have written by now
     for path in (MARKER, HOME_TARGET, CWD_TARGET, HOST_DIR / "x", Path("/var/tmp/patflow-pwned"), Path("/root/pwned")):
@@ -598,11 +598,11 @@ def prove_privilege_drop() -> dict:
 def main(names: list[str]) -> None:
     if names == ["--prove-drop"]:
         print(json.dumps(prove_privilege_drop()), flush=True)
-        executor._shutdown_server()
+        launch._shutdown_server()
         return
     for name in names or list(CASES):
         print(json.dumps(run_case(name)), flush=True)
-    executor._shutdown_server()
+    launch._shutdown_server()
     threading.Thread(target=LISTENER.close).start()
 
 

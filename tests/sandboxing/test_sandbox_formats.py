@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sandbox import execute, executor
+from sandbox import execute, launch
 from sandbox.types import (
     AssertTests,
     CallTests,
@@ -305,18 +305,18 @@ def test_many_threads_at_once_get_their_own_verdicts():
 
 def test_fork_server_restarts_after_it_dies():
     assert run(ADD, AssertTests(("assert add(1, 2) == 3",))).passed
-    server = executor._server
+    server = launch._server
     if server is None:
         pytest.skip("no fork server in this configuration")
     server.process.kill()
     server.process.wait()
     assert run(ADD, AssertTests(("assert add(1, 2) == 3",))).passed
-    assert executor._server is not server
+    assert launch._server is not server
 
 
 def test_environment_never_reaches_the_child(monkeypatch):
     monkeypatch.setenv("PATFLOW_TEST_API_KEY", "sk-should-not-leak")
-    executor._shutdown_server()  # a new server is started with this variable set
+    launch._shutdown_server()  # a new server is started with this variable set
     program = "import os\ndef f():\n    return sorted(os.environ)\n"
     result = run(program, CallTests("f", ((),)))
     assert result.outputs[0] == ["HOME", "LANG", "PATH", "TMPDIR"]
