@@ -8,9 +8,9 @@ Guarantees:
   on the CPU (or asleep on its own) for its limit (``ExecutionResult.timeout_starved`` is
   False). A starved timeout (runnable for most of its limit, and waiting for a core for a
   quarter of it or more) or one the sandbox could not account (spawn mode) is re-checked
-  once before it counts: the sample runs again while holding a machine-wide lock (one re-check at a time across every process
-  on the machine), so a timeout caused by load is not recorded as the program's fault. The
-  second verdict is final.
+  once before it counts: the sample runs again while holding a machine-wide lock (one
+  re-check at a time across every process on the machine), so a timeout caused by load is
+  not recorded as the program's fault. The second verdict is final.
 - ``scaled_time_limits`` turns reference-solution runtimes into per-test limits the EvalPlus
   way: ``max(floor_s, factor * reference_s)``, so slow machines do not flip verdicts.
 """
