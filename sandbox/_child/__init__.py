@@ -54,8 +54,8 @@ dumpable, so a same-uid candidate cannot ptrace it or read its /proc/<pid>/{mem,
 share one stream socket and nothing else: each call of the candidate from test code is a
 request (pickled arguments: the judge is trusted) and the answer is the restricted codec's
 JSON (plain data), an exception's name and message, or an opaque handle to an object that
-stays in the candidate's process (calling, iterating or reading a public attribute of a
-handle is another request; it equals only itself and has no truth value). Top-level list,
+stays in the candidate's process (calling, iterating, ``str``/``len``/``bool`` or reading a
+public attribute of a handle is another request; it equals only itself). Top-level list,
 dict, set and bytearray arguments travel back after each call, so in-place mutation tests
 work. ``setup_code`` runs candidate-side (MBPP's ``Node`` trees), and the names it binds
 reach the tests like the program's own: plain values by value, objects as handles. A name

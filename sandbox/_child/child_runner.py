@@ -539,6 +539,8 @@ def run_candidate(runner: "Runner") -> None:
                 reply = ["R", ["v", str(obj)], []]
             elif op == "n":
                 reply = ["R", ["v", len(obj)], []]
+            elif op == "b":
+                reply = ["R", ["v", bool(obj)], []]
             else:
                 reply = ["X", "ValueError", "unknown request"]
         except BaseException as error:  # noqa: BLE001 - every outcome is an answer
@@ -584,9 +586,9 @@ def serve_judgements(feed_fd: int) -> None:
 class CandidateObject:
     """An object that lives in the candidate's process, seen from the judge.
 
-    Opaque: calling it, iterating over it, ``str()``, ``len()`` or reading a public attribute
-    is a request to the candidate that returns plain data or another handle; it equals only
-    itself, and asking for its truth value is an error (a handle is never a verdict).
+    Opaque: calling it, iterating over it, ``str()``, ``len()``, ``bool()`` or reading a public
+    attribute is a request to the candidate that returns plain data or another handle; it
+    equals only itself (so it never matches an expected value) and orders against nothing.
     """
 
     __slots__ = ("_link", "_id", "_type")
@@ -622,8 +624,13 @@ class CandidateObject:
     def __setattr__(self, name, value):
         raise TypeError("objects of the candidate's process are read-only here")
 
-    def __bool__(self):
-        raise TypeError(f"the truth of a {self._type} from the candidate's program is not a verdict")
+    def __bool__(self) -> bool:
+        # The candidate decides its object's truth, as it could by returning True or False: a
+        # truth test hides no expected value.
+        truth = self._link.attribute(self, None, op="b")
+        if type(truth) is not bool:
+            raise TypeError("bool() of a candidate's object must be a bool")
+        return truth
 
     def __repr__(self) -> str:
         return f"<a {self._type} from the candidate's process>"
@@ -702,7 +709,7 @@ class CandidateLink:
         return [self.value(item) for item in reply[1]]
 
     def attribute(self, target: CandidateObject, name: str | None, op: str = "a"):
-        """A public attribute (``a``), ``str()`` (``s``) or ``len()`` (``n``) of a handle."""
+        """A public attribute (``a``), ``str()`` (``s``), ``len()`` (``n``) or ``bool()`` (``b``) of a handle."""
         reply = self.request(op, target, name, {})
         if reply[0] != "R" or len(reply) != 3:
             os._exit(MALFORMED_REPLY_EXIT)

@@ -239,8 +239,9 @@ def test_solution_class_overriding_eq_is_rejected_everywhere():
     check = run(program, CheckFunctionTests("def check(c):\n    assert c() == 42\n", "f"))
     # The object stays in the candidate's process; the judge holds an opaque handle to it.
     assert check.status == "failed" and "from the candidate's process" in check.tests[0].detail
+    # Its truth is the candidate's to say (as returning True would be): a truth test hides nothing.
     asserts = run(program, AssertTests(("assert f() == 42", "assert 42 == f()", "assert f()")))
-    assert [t.status for t in asserts.tests] == ["failed", "failed", "error:TypeError"]
+    assert [t.status for t in asserts.tests] == ["failed", "failed", "passed"]
     call = run(program, CallTests("f", ((),), expected=(42,)))
     assert call.status == "error:UnencodableOutput"
 
@@ -421,14 +422,18 @@ def test_objects_of_the_program_stay_in_its_process_as_handles():
             "assert height(Node(7)) == 1 and root.data == 1 and root.left.data == 2",
             "assert longest([Pair(1, 5), Pair(2, 3)], 2) == 4",
             "assert list(gen(4)) == [0, 1, 4, 9]",
-            "assert height(root)",
+            "assert height(root) == height(root.left) + 1",
         ),
         setup_code="root = Node(1)\nroot.left = Node(2)\n",
     )
     assert [t.status for t in run(program, tests).tests] == ["passed"] * 5
-    shown = "class P:\n    def __str__(self):\n        return 'P!'\n    def __len__(self):\n        return 3\ndef f():\n    return P()\n"
-    tests = AssertTests(("assert str(f()) == 'P!'", "assert len(f()) == 3", "assert f()"), entry_point="f")
-    assert [t.status for t in run(shown, tests).tests] == ["passed", "passed", "error:TypeError"]
+    shown = "class P:\n    def __str__(self):\n        return 'P!'\n    def __len__(self):\n        return 0\ndef f():\n    return P()\n"
+    tests = AssertTests(("assert str(f()) == 'P!'", "assert len(f()) == 0", "assert not f()", "assert f()"), entry_point="f")
+    assert [t.status for t in run(shown, tests).tests] == ["passed", "passed", "passed", "failed"]
+    # MBPP 737/794's shape: a re.Match returned for a truth test.
+    matcher = "import re\ndef f(s):\n    return re.match('a', s)\n"
+    tests = AssertTests(("assert f('abc')", "assert not f('xyz')", "assert f('abc') == True"), entry_point="f")
+    assert [t.status for t in run(matcher, tests).tests] == ["passed", "passed", "failed"]
 
 
 def test_exceptions_cross_by_name_and_tests_can_expect_them():
