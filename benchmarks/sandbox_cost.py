@@ -43,9 +43,13 @@ FAULTS_PROGRAM = (
 FORK_COST = r"""
 import gc, importlib.util, os, sys, time
 if sys.argv[1] == "zygote-like":
-    spec = importlib.util.spec_from_file_location("_child", sys.argv[2])
-    child = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(child)
+    if os.path.isdir(sys.argv[2]):  # the child package (sandbox/_child/): its server module
+        sys.path.insert(0, sys.argv[2])
+        import child_server as child
+    else:  # an older checkout's single-file _child.py
+        spec = importlib.util.spec_from_file_location("_child", sys.argv[2])
+        child = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(child)
     child._preimport()
     getattr(child, "_warm_up", lambda: None)()
 gc.collect()
@@ -96,7 +100,9 @@ def main() -> None:
     faults = [execute(ExecutionRequest(FAULTS_PROGRAM, CallTests("faults", ((),)), Limits())).outputs[0] for _ in range(20)]
     print(f"job's minor page faults before the program's function runs: median {statistics.median(faults):.0f}")
 
-    child_script = str(REPO_ROOT / "sandbox" / "_child.py")
+    child_script = str(REPO_ROOT / "sandbox" / "_child")
+    if not os.path.isdir(child_script):
+        child_script += ".py"
     for kind in ("bare", "zygote-like"):
         out = subprocess.run(
             [sys.executable, "-S", "-c", FORK_COST, kind, child_script], capture_output=True, text=True, check=True

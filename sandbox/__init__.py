@@ -2,8 +2,16 @@
 
 Public surface: ``execute(ExecutionRequest) -> ExecutionResult`` and ``isolation_report()``.
 Standard library + psutil only; knows nothing of benchmarks, models, Prefect or Dask.
-See ``sandbox/executor.py`` (parent side, verdicts) and ``sandbox/_child.py`` (isolation
-layers, the runner, and what reward hacks are and are not caught).
+
+Layout, parent side first (this process):
+- ``types.py``     the contract: test formats (data, never benchmark names), limits, verdicts.
+- ``executor.py``  ``execute``: request -> jobs -> verdicts; resumes after a test that ended a run.
+- ``launch.py``    starts jobs on the warm fork server (or spawns them); the pool of judges.
+- ``watch.py``     one run: owns the clock, reads the records, names what went unreported.
+- ``compare.py``   call/stdio outputs against expected values; ``codec.py`` decodes outputs.
+- ``isolation.py`` which layers this machine gives (``patflow doctor``).
+- ``_child/``      everything that runs in the sandbox, standard library only, run as a
+                   directory: kernel calls, codec, guards, runner + judge, isolation, server.
 """
 
 from sandbox.executor import execute

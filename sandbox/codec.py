@@ -1,6 +1,6 @@
 """Parent side of the restricted output encoding, and the comparisons that decide CallTests.
 
-The child encodes a returned value as plain JSON with tags (``sandbox/_child.py: encode``):
+The child encodes a returned value as plain JSON with tags (``sandbox/_child/child_codec.py: encode``):
 ``["l", [...]]`` list, ``["t", ...]`` tuple, ``["s", ...]`` set, ``["z", ...]`` frozenset,
 ``["d", [[k, v], ...]]`` dict, ``["b", base64]`` bytes, ``["y", base64]`` bytearray,
 ``["c", re, im]`` complex, ``["i", hex]`` big int, ``["f", "nan"|"inf"|"-inf"]`` float;

@@ -5,8 +5,10 @@ no notion of which benchmark a test came from, only of these four shapes.
 
 - ``CheckFunctionTests``: code that defines ``check(candidate)`` (HumanEval); one test.
 - ``AssertTests``: a list of assert statements, each one test; ``setup_code`` runs after the
-  candidate program (MBPP's ``test_setup_code`` uses classes the solution defines),
-  ``imports`` before it.
+  candidate program, in the candidate's process (MBPP's ``test_setup_code`` uses classes the
+  solution defines), ``imports`` before it.
+  Both run their test code in a judge process of its own, never beside the candidate; the
+  names the test code uses that the program defines are reached through plain-data requests.
 - ``CallTests``: call ``entry_point(*args)`` for each input. The child only ever sees the
   inputs; it returns the outputs and the parent compares them with ``expected`` (so expected
   values never enter the child). With ``expected=None`` nothing is compared and the outputs
@@ -55,6 +57,9 @@ class Limits:
 class CheckFunctionTests:
     test_code: str
     entry_point: str
+    # Trusted definitions the test code uses (HumanEval/32's ``poly`` from the prompt): run in
+    # the judge before the test code, so a candidate's own ``poly`` is never the one called.
+    helpers: str = ""
     kind: Literal["check_function"] = "check_function"
 
 
@@ -62,7 +67,11 @@ class CheckFunctionTests:
 class AssertTests:
     asserts: tuple[str, ...]
     setup_code: str = ""  # runs after the candidate program
-    imports: str = ""  # runs before the candidate program
+    imports: str = ""  # runs before the candidate program (and in the judge, before the tests)
+    helpers: str = ""  # trusted definitions the asserts use, as CheckFunctionTests.helpers
+    # The function under test, if known: a builtin name it shadows (MBPP/126's ``sum``) is the
+    # program's in the asserts; every other builtin name stays the judge's own.
+    entry_point: str = ""
     kind: Literal["asserts"] = "asserts"
 
 
@@ -113,6 +122,11 @@ class ExecutionResult:
     tests: tuple[TestVerdict, ...]
     duration_ms: float
     outputs: tuple[Any, ...] | None = None  # CallTests with expected=None only
+    # For a timeout (the first one): did the process wait for a core long enough that load may
+    # be the cause (True), or was it on the CPU / sleeping on its own (False)? None: unknown.
+    timeout_starved: bool | None = None
+    timeout_cpu_s: float | None = None  # that process's life on a CPU (fork-server mode)
+    timeout_wait_s: float | None = None  # ... and runnable, waiting for a CPU
 
     @property
     def passed(self) -> bool:

@@ -4,9 +4,13 @@ Guarantees:
 - ``verify`` never raises for anything the program does; every outcome is a ``Verdict``.
   ``tests=None`` is ``Verdict(passed=True, status="no_tests", ...)``: the caller (a policy)
   decides what having nothing to check means.
-- A timeout is re-checked once before it counts: the sample runs again while holding a
-  machine-wide lock (one re-check at a time across every process on the machine), so a
-  timeout caused by load is not recorded as the program's fault. The second verdict is final.
+- A timeout is final when the sandbox saw that the program did not wait for a core: it was
+  on the CPU (or asleep on its own) for its limit (``ExecutionResult.timeout_starved`` is
+  False). A starved timeout (runnable for most of its limit, and waiting for a core for a
+  quarter of it or more) or one the sandbox could not account (spawn mode) is re-checked
+  once before it counts: the sample runs again while holding a machine-wide lock (one
+  re-check at a time across every process on the machine), so a timeout caused by load is
+  not recorded as the program's fault. The second verdict is final.
 - ``scaled_time_limits`` turns reference-solution runtimes into per-test limits the EvalPlus
   way: ``max(floor_s, factor * reference_s)``, so slow machines do not flip verdicts.
 """
@@ -79,6 +83,11 @@ def _run_at_low_concurrency(request: ExecutionRequest) -> ExecutionResult:
                 handle.close()
 
 
+def needs_recheck(result: ExecutionResult) -> bool:
+    """A timeout that load may have caused: the process waited for a core, or nobody knows."""
+    return result.status == TIMEOUT and result.timeout_starved is not False
+
+
 def verify(
     program: str,
     tests: TestSpec | None,
@@ -86,7 +95,7 @@ def verify(
     *,
     limits: Limits | None = None,
 ) -> Verdict:
-    """Run ``program`` against ``tests``; a timeout is re-checked once at low concurrency."""
+    """Run ``program`` against ``tests``; a starved timeout is re-checked once at low concurrency."""
     if tests is None:
         return Verdict(passed=True, status=NO_TESTS, tests_total=0, tests_passed=0)
     request = ExecutionRequest(
@@ -96,7 +105,7 @@ def verify(
         time_limits_s=tuple(time_limits_s) if time_limits_s is not None else None,
     )
     result = sandbox.execute(request)
-    if result.status == TIMEOUT and os.environ.get("PATFLOW_NO_TIMEOUT_RECHECK") != "1":
+    if needs_recheck(result) and os.environ.get("PATFLOW_NO_TIMEOUT_RECHECK") != "1":
         result = _run_at_low_concurrency(request)
     return to_verdict(result)
 

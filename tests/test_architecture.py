@@ -55,10 +55,50 @@ def test_only_the_model_layer_imports_litellm():
 def test_sandbox_imports_only_stdlib_and_psutil():
     import sys
 
-    allowed = set(sys.stdlib_module_names) | {"psutil", "sandbox"}
+    allowed = set(sys.stdlib_module_names) | {"psutil", "sandbox"} | {p.stem for p in (ROOT / "sandbox" / "_child").glob("child_*.py")}
     offenders = []
     for path in python_files("sandbox"):
         bad = imported_top_level_names(path) - allowed
         if bad:
             offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert not offenders, "\n".join(offenders)
+
+
+# The child side runs as a script (``python -S -P sandbox/_child``) in processes that later
+# run candidate code: the standard library and its own ``child_*`` modules, nothing of the parent's.
+CHILD_SIDE = tuple(sorted(str(p.relative_to(ROOT)) for p in (ROOT / "sandbox" / "_child").glob("*.py")))
+CHILD_MODULES = {Path(relative).stem for relative in CHILD_SIDE}
+# What each parent-side sandbox module may import beyond the standard library.
+PARENT_SIDE_ALLOWED = {
+    "sandbox/__init__.py": {"sandbox"},
+    "sandbox/types.py": set(),
+    "sandbox/identity_cache.py": set(),
+    "sandbox/codec.py": {"sandbox"},
+    "sandbox/isolation.py": {"sandbox"},
+    "sandbox/executor.py": {"sandbox"},
+    "sandbox/launch.py": {"sandbox", "psutil"},
+    "sandbox/watch.py": {"sandbox"},
+    "sandbox/compare.py": {"sandbox"},
+}
+
+
+def test_child_side_modules_import_only_the_standard_library():
+    import sys
+
+    assert "sandbox/_child/__main__.py" in CHILD_SIDE
+    allowed = set(sys.stdlib_module_names) | CHILD_MODULES
+    for relative in CHILD_SIDE:
+        names = imported_top_level_names(ROOT / relative)
+        assert names <= allowed, f"{relative} imports {sorted(names - allowed)}"
+
+
+def test_parent_side_modules_import_only_what_they_must():
+    import sys
+
+    listed = {str(path.relative_to(ROOT)) for path in python_files("sandbox")}
+    assert listed == set(PARENT_SIDE_ALLOWED) | set(CHILD_SIDE), "a sandbox module is not classified here"
+    for relative, allowed in PARENT_SIDE_ALLOWED.items():
+        extra = imported_top_level_names(ROOT / relative) - set(sys.stdlib_module_names) - allowed
+        assert not extra, f"{relative} imports {sorted(extra)}"
+    # psutil is the launcher's alone (the whole-tree kill in spawn mode).
+    assert [r for r, allowed in PARENT_SIDE_ALLOWED.items() if "psutil" in allowed] == ["sandbox/launch.py"]

@@ -23,3 +23,11 @@ def test_doctor_has_help():
     result = CliRunner().invoke(app, ["doctor", "--help"])
     assert result.exit_code == 0
     assert "isolation" in result.output
+
+
+def test_doctor_reports_the_judge_layer_from_a_real_execution():
+    result = CliRunner().invoke(app, ["doctor"])
+    judge = next(line for line in result.output.splitlines() if line.startswith("judge"))
+    # The probe's test asserts that the candidate's pid is not the judge's: on the old
+    # in-process design it fails and the line says "unavailable".
+    assert judge[len("judge") :].strip().startswith("active"), judge

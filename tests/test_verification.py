@@ -37,24 +37,44 @@ def test_scaled_time_limits_follow_evalplus():
         scaled_time_limits([1.0], factor=0)
 
 
-def test_a_timeout_is_rechecked_once_before_it_counts(monkeypatch):
+def test_only_a_starved_or_unaccounted_timeout_is_rechecked(monkeypatch):
+    import dataclasses
+
     calls = []
     real_execute = sandbox.execute
+    starved_flag = {"value": "real"}
 
     def counting_execute(request):
         calls.append(request)
-        return real_execute(request)
+        result = real_execute(request)
+        if starved_flag["value"] != "real":
+            result = dataclasses.replace(result, timeout_starved=starved_flag["value"])
+        return result
 
     monkeypatch.setattr(sandbox, "execute", counting_execute)
-    verdict = verify(
-        "def f():\n    while True:\n        pass\n",
-        AssertTests(("f()",)),
-        (0.3,),
-        limits=Limits(timeout_s=0.3),
-    )
-    assert verdict.status == "timeout"
-    assert len(calls) == 2 and calls[0] == calls[1]
+    sleeper = "import time\ndef f():\n    time.sleep(30)\n"
+    tests, limits = AssertTests(("f()",)), Limits(timeout_s=0.3)
+    # Asleep on its own: the sandbox saw it never wait for a core, so the timeout is final.
+    verdict = verify(sleeper, tests, (0.3,), limits=limits)
+    assert verdict.status == "timeout" and len(calls) == 1
+    first = calls[0]
+    for flag, runs in ((True, 2), (None, 2), (False, 1)):
+        calls.clear()
+        starved_flag["value"] = flag
+        assert verify(sleeper, tests, (0.3,), limits=limits).status == "timeout"
+        assert len(calls) == runs and all(call == first for call in calls), flag
 
     calls.clear()
+    starved_flag["value"] = "real"
     assert verify("def f():\n    return 1\n", AssertTests(("assert f() == 1",))).passed
     assert len(calls) == 1  # only timeouts are re-checked
+
+
+def test_timeouts_say_whether_the_process_waited_for_a_core():
+    from sandbox.types import ExecutionRequest
+
+    result = sandbox.execute(
+        ExecutionRequest("import time\ndef f():\n    time.sleep(30)\n", AssertTests(("f()",)), Limits(timeout_s=1.0))
+    )
+    assert result.status == "timeout" and result.timeout_starved is False
+    assert result.timeout_cpu_s is not None and result.timeout_cpu_s < 0.5

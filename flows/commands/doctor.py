@@ -1,4 +1,4 @@
-"""``patflow doctor``: which sandbox isolation layers are active on this machine.
+"""``patflow doctor``: which sandbox isolation layers are active on this machine, and the judge.
 
 One line per layer from ``sandbox.isolation_report()``; always exits 0 (it reports, it does
 not judge: a missing layer is degraded isolation, not an error).

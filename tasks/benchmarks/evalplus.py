@@ -172,7 +172,7 @@ def _suite_tests(
             asserts.append(f"assert set({call}) == set({expected!r})")
         else:
             asserts.append(f"assert bool({call}) == {bool(expected)!r}")
-    return AssertTests(asserts=tuple(asserts)) if asserts else None
+    return AssertTests(asserts=tuple(asserts), entry_point=entry_point) if asserts else None
 
 
 def _comparison_style(example_assert: str, entry_point: str) -> str:

@@ -4,13 +4,16 @@
   prompt, so an EvalPlus-style ``completion`` is appended to it.
 - Public tests: the docstring examples as ``CallTests`` (see ``examples.py``), minus any the
   reference fails; ``None`` when no example parses.
-- Hidden: one suite "base", ``check(candidate)`` from ``test`` (``CheckFunctionTests``).
+- Hidden: one suite "base", ``check(candidate)`` from ``test`` (``CheckFunctionTests``), with
+  the prompt's other definitions (HumanEval/32's ``poly``, /38's ``encode_cyclic``) as trusted
+  helpers: the judge runs the prompt's, never a candidate's redefinition.
 - Reference: ``prompt + canonical_solution`` when present. Its measured run time of ``check``
   sets the suite's time limit (max(5 s, 6 x reference)).
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,20 @@ def humaneval_drafts(
     return drafts
 
 
+def prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The prompt's top-level statements other than the entry point's stub ("" if it does not parse)."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return ""
+    kept = [
+        node
+        for node in tree.body
+        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point)
+    ]
+    return "\n".join(ast.unparse(node) for node in kept)
+
+
 def _draft(record: dict[str, Any], info: DatasetInfo, public_mode: str) -> Draft:
     task_id = str(record["task_id"])
     prompt = record["prompt"]
@@ -42,7 +59,7 @@ def _draft(record: dict[str, Any], info: DatasetInfo, public_mode: str) -> Draft
     reference = None
     if record.get("canonical_solution"):
         reference = prompt + record["canonical_solution"]
-    hidden = CheckFunctionTests(test_code=record["test"], entry_point=entry_point)
+    hidden = CheckFunctionTests(test_code=record["test"], entry_point=entry_point, helpers=prompt_helpers(prompt, entry_point))
     public = public_call_tests(prompt, entry_point) if public_mode == "default" else None
 
     jobs = []

@@ -64,11 +64,11 @@ def _problem(record: dict[str, Any], info: DatasetInfo, public_mode: str, saniti
     entry_point = _entry_point(code, asserts[0])
     if public_mode == "default":
         prompt = f'"""\n{text}\n{asserts[0].strip()}\n"""\n'
-        public = AssertTests(asserts=asserts[:1], setup_code=setup_code, imports=imports)
+        public = AssertTests(asserts=asserts[:1], setup_code=setup_code, imports=imports, entry_point=entry_point)
     else:
         prompt = f'"""\n{text}\nWrite it as: {signature_line(code, entry_point)}\n"""\n'
         public = None
-    hidden = AssertTests(asserts=asserts, setup_code=setup_code, imports=imports)
+    hidden = AssertTests(asserts=asserts, setup_code=setup_code, imports=imports, entry_point=entry_point)
     time_limit_s = SLOW_REFERENCE_LIMITS_S.get(task_id, DEFAULT_TIME_LIMIT_S)
     return Problem(
         task_id=task_id,

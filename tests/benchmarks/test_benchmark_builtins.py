@@ -127,7 +127,7 @@ def test_mbpp_full_quirks():
     assert "Node" in p367.hidden_suites[0].tests.setup_code and "\r\n" in p367.reference_solution
     first = problems["MBPP/11"]
     hidden = first.hidden_suites[0].tests
-    assert len(hidden.asserts) == 3 and first.public_tests == AssertTests(hidden.asserts[:1])
+    assert len(hidden.asserts) == 3 and first.public_tests == AssertTests(hidden.asserts[:1], entry_point="remove_Occ")
     assert hidden.asserts[0] in first.prompt and hidden.asserts[1] not in first.prompt
     assert first.entry_point == "remove_Occ" and first.completion_prefix == ""
     assert problems["MBPP/123"].time_limit_s == 30.0

@@ -27,7 +27,7 @@ SECRET = "patflow-conformance-secret-7f3a9c"
 os.environ["PATFLOW_CONFORMANCE_SECRET"] = SECRET  # must never be visible to a child
 
 from sandbox import execute  # noqa: E402
-from sandbox import executor  # noqa: E402
+from sandbox import launch  # noqa: E402
 from sandbox.types import (  # noqa: E402
     AssertTests,
     CallTests,
@@ -132,10 +132,12 @@ CASES: dict[str, tuple[str, object, set[str], object]] = {
         None,
     ),
     "kill_everything": (
-        # kill(-1) reaches only processes of the job's own uid, never the caller itself.
+        # kill(-1) reaches only processes of the job's own uid, never the caller itself. The
+        # judge of a check function is another uid: kill(-1) then succeeds (Linux counts the
+        # EPERM) without reaching it, and the correct answer passes.
         "import os, signal\ndef f():\n    os.kill(-1, signal.SIGKILL)\n    return 1\n",
         check_one(""),
-        {"error:ProcessLookupError"},
+        {"error:ProcessLookupError", "passed"},
         None,
     ),
     "reads_stdin": ("def f():\n    return input()\n", check_one(""), {"error:EOFError"}, None),
@@ -163,7 +165,7 @@ CASES: dict[str, tuple[str, object, set[str], object]] = {
         "            pass\n"
         "    return 2\n",
         check_one(""),
-        {"failed"},
+        {"failed", "no_result"},  # no_result: the line also reached the judge's socket, which ends the run
         None,
     ),
     "fork_and_guess": (
@@ -244,6 +246,206 @@ CASES: dict[str, tuple[str, object, set[str], object]] = {
 }
 
 
+class _NeverPassed:
+    """Accepted statuses of a forgery: anything but ``passed`` (the program is wrong)."""
+
+    def __contains__(self, status: object) -> bool:
+        return status != "passed"
+
+    def __iter__(self):
+        return iter(["anything but 'passed'"])
+
+
+NEVER_PASSED = _NeverPassed()
+# A wrong program (it never squares) against tests that hold their expected values in code.
+SQUARES_CHECK = CheckFunctionTests(
+    "def check(candidate):\n    assert candidate(3) == 9\n    assert candidate(12) == 144\n    assert candidate(-5) == 25\n", "f"
+)
+SQUARES_ASSERTS = AssertTests(("assert f(3) == 9", "assert f(12) == 144", "assert f(-5) == 25"))
+
+FORGE_BYTECODE = """
+import dis, sys
+def f(*args):
+    # The constant the caller loads right after this call is the expected value.
+    frame = sys._getframe(1)
+    for instruction in dis.get_instructions(frame.f_code):
+        if instruction.offset > frame.f_lasti and instruction.opname == "LOAD_CONST":
+            if not isinstance(instruction.argval, str):
+                return instruction.argval
+    return None
+"""
+FORGE_FRAME_LOCALS = """
+import sys
+def f(*args):
+    frame = sys._getframe(1)
+    while frame is not None:
+        for value in list(frame.f_locals.values()) + list(frame.f_code.co_consts):
+            if isinstance(value, int) and not isinstance(value, bool) and value not in args and value > 8:
+                return value
+        frame = frame.f_back
+    return 0
+"""
+FORGE_GC_RUNNER = """
+import gc, os
+def f(*args):
+    # Find whatever reports verdicts and report every test passed, then leave.
+    for obj in gc.get_objects():
+        emit = getattr(type(obj), "emit", None)
+        if emit is not None and hasattr(obj, "nonce"):
+            try:
+                for index in range(3):
+                    obj.emit("T", index, "passed", "", 1.0, None)
+                obj.emit("D")
+            except BaseException:
+                pass
+    os._exit(0)
+"""
+FORGE_GC_NONCE = """
+import gc, os, re
+def f(*args):
+    # Any 32-hex-digit string in memory may be the nonce: forge records with each on every fd.
+    found = set()
+    for obj in gc.get_objects():
+        if isinstance(obj, dict):
+            for value in obj.values():
+                if isinstance(value, str) and re.fullmatch('[0-9a-f]{32}', value):
+                    found.add(value)
+    for nonce in found:
+        line = ''.join('["%s","T",%d,"passed","",1.0,null]\\n' % (nonce, i) for i in range(3))
+        line += '["%s","D"]\\n' % nonce
+        for fd in range(3, 64):
+            try:
+                os.write(fd, line.encode())
+            except OSError:
+                pass
+    os._exit(0)
+"""
+FORGE_FRAMES_ON_FDS = """
+import json, os
+def frame(message):
+    data = json.dumps(message).encode()
+    return len(data).to_bytes(4, 'big') + data
+# Before the real hello: a load failure whose status says passed, and a fake hello.
+for fd in range(3, 64):
+    for message in (["F", "passed", ""], ["L", {}], ["R", ["v", 9], []], ["T", 0, "passed"]):
+        try:
+            os.write(fd, frame(message))
+        except OSError:
+            pass
+def f(*args):
+    return -1
+"""
+FORGE_MODULE_LIE = """
+class Liar(int):
+    __module__ = 'builtins'
+    __qualname__ = 'int'
+    __eq__ = int.__ne__
+    __ne__ = int.__eq__
+    __hash__ = int.__hash__
+def f(*args):
+    return Liar(0)
+"""
+FORGE_EQ_OVERRIDE = """
+class Anything:
+    __module__ = 'collections'
+    def __eq__(self, other):
+        return True
+    def __bool__(self):
+        return True
+    __hash__ = object.__hash__
+def f(*args):
+    return Anything()
+"""
+FORGE_REUSED_COMPARISON = """
+class Always(str):
+    __module__ = 'builtins'
+    __eq__ = str.__ne__
+    __hash__ = str.__hash__
+def f(*args):
+    return Always('x')
+"""
+FORGE_BUILTINS = """
+import builtins, math
+class Never(Exception):
+    pass
+builtins.AssertionError = Never
+builtins.len = lambda x: 0
+builtins.abs = lambda x: 0
+math.isclose = lambda *a, **k: True
+def f(*args):
+    return 0
+"""
+FORGE_EARLY_EXIT = """
+import os, sys
+def f(*args):
+    sys.stdout.write('passed\\n')
+    sys.stdout.flush()
+    os.close(3) if False else None
+    for fd in range(3, 64):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return 0
+"""
+FORGE_SYSTEM_EXIT = """
+def f(*args):
+    raise SystemExit(0)
+"""
+FORGE_RAISED_NAME = """
+class passed(Exception):
+    pass
+def f(*args):
+    raise passed('passed')
+"""
+FORGE_HELPER = """
+def poly(xs, x):
+    return 0
+def f(xs):
+    return 123.0
+"""
+# name -> (program, tests, accepted statuses, expected outputs): a wrong program that tries to
+# forge a pass, in both formats whose test code used to run beside the candidate.
+FORGERY_CASES: dict[str, tuple[str, object, object, object]] = {
+    "forge_bytecode_constant_check": (FORGE_BYTECODE, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_bytecode_constant_asserts": (FORGE_BYTECODE, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_frame_locals_check": (FORGE_FRAME_LOCALS, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_frame_locals_asserts": (FORGE_FRAME_LOCALS, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_gc_runner_check": (FORGE_GC_RUNNER, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_gc_runner_asserts": (FORGE_GC_RUNNER, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_gc_nonce_on_every_fd_check": (FORGE_GC_NONCE, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_gc_nonce_on_every_fd_asserts": (FORGE_GC_NONCE, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_frames_on_every_fd_check": (FORGE_FRAMES_ON_FDS, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_frames_on_every_fd_asserts": (FORGE_FRAMES_ON_FDS, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_module_lie_int_ne_check": (FORGE_MODULE_LIE, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_module_lie_int_ne_asserts": (FORGE_MODULE_LIE, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_eq_override_check": (FORGE_EQ_OVERRIDE, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_eq_override_asserts": (FORGE_EQ_OVERRIDE, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_reused_str_ne_check": (FORGE_REUSED_COMPARISON, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_reused_str_ne_asserts": (FORGE_REUSED_COMPARISON, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_builtins_patched_check": (FORGE_BUILTINS, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_builtins_patched_asserts": (FORGE_BUILTINS, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_closes_fds_and_prints_check": (FORGE_EARLY_EXIT, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_closes_fds_and_prints_asserts": (FORGE_EARLY_EXIT, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_system_exit_zero_check": (FORGE_SYSTEM_EXIT, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_system_exit_zero_asserts": (FORGE_SYSTEM_EXIT, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_exception_named_passed_check": (FORGE_RAISED_NAME, SQUARES_CHECK, NEVER_PASSED, None),
+    "forge_exception_named_passed_asserts": (FORGE_RAISED_NAME, SQUARES_ASSERTS, NEVER_PASSED, None),
+    # A test helper the program redefines: the judge uses the trusted one (HumanEval/32's poly).
+    "forge_redefined_helper": (
+        FORGE_HELPER,
+        CheckFunctionTests(
+            "def check(candidate):\n    x = candidate([1.0, -2.0])\n    assert abs(poly([1.0, -2.0], x)) < 1e-6\n",
+            "f",
+            helpers="def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n",
+        ),
+        NEVER_PASSED,
+        None,
+    ),
+}
+CASES.update(FORGERY_CASES)
+
+
 def _cgroup_tree_pids() -> set[int]:
     """Every process in this jail's pids cgroup and below (v1 lists only direct members)."""
     root = None
@@ -264,8 +466,8 @@ def _cgroup_tree_pids() -> set[int]:
 
 
 def _expected_pids() -> set[int]:
-    pids = {os.getpid()}
-    server = executor._server
+    pids = {os.getpid()} | launch.idle_judge_host_pids()
+    server = launch._server
     if server is not None and server.alive():
         pids.add(server.process.pid)
         try:
@@ -278,7 +480,7 @@ def _expected_pids() -> set[int]:
 
 
 def _server_processes() -> int:
-    server = executor._server
+    server = launch._server
     if server is None:
         return 0
     import psutil
@@ -327,12 +529,12 @@ def run_case(name: str) -> dict:
     if left:
         problems.append(f"left running: {left}")
     # Jobs (and anything they left) live under the fork server: once the run is over only the
-    # launcher and the zygote may remain. The job itself may take a moment to exit.
+    # launcher, the zygote and the idle judges may remain. The job may take a moment to exit.
     deadline = time.monotonic() + 3.0
-    while _server_processes() > 2 and time.monotonic() < deadline:
+    while _server_processes() > 2 + launch.idle_judges() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _server_processes() > 2:
-        problems.append(f"fork server has {_server_processes()} processes, expected 2")
+    if _server_processes() > 2 + launch.idle_judges():
+        problems.append(f"fork server has {_server_processes()} processes, expected {2 + launch.idle_judges()}")
     if name == "double_fork_daemon":
         time.sleep(1.0)  # the daemon would have written by now
     for path in (MARKER, HOME_TARGET, CWD_TARGET, HOST_DIR / "x", Path("/var/tmp/patflow-pwned"), Path("/root/pwned")):
@@ -396,11 +598,11 @@ def prove_privilege_drop() -> dict:
 def main(names: list[str]) -> None:
     if names == ["--prove-drop"]:
         print(json.dumps(prove_privilege_drop()), flush=True)
-        executor._shutdown_server()
+        launch._shutdown_server()
         return
     for name in names or list(CASES):
         print(json.dumps(run_case(name)), flush=True)
-    executor._shutdown_server()
+    launch._shutdown_server()
     threading.Thread(target=LISTENER.close).start()
 
 

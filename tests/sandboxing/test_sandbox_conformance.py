@@ -29,12 +29,15 @@ JAIL_MEMORY_BYTES = str(4 * 1024**3)
 
 
 def _case_names() -> list[str]:
+    """The keys of the script's CASES and FORGERY_CASES literals (read, not imported)."""
     tree = ast.parse(SCRIPT.read_text())
+    names: dict[str, list[str]] = {}
     for node in tree.body:
         target = getattr(node, "target", None) or (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == "CASES" and isinstance(node.value, ast.Dict):
-            return [key.value for key in node.value.keys]
-    raise AssertionError("CASES not found in conformance_cases.py")
+        if isinstance(target, ast.Name) and target.id in ("CASES", "FORGERY_CASES") and isinstance(node.value, ast.Dict):
+            names[target.id] = [key.value for key in node.value.keys]
+    assert set(names) == {"CASES", "FORGERY_CASES"}, "CASES or FORGERY_CASES not found in conformance_cases.py"
+    return names["CASES"] + names["FORGERY_CASES"]
 
 
 CASE_NAMES = _case_names()

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sandbox import execute, executor
+from sandbox import execute, launch
 from sandbox.types import (
     AssertTests,
     CallTests,
@@ -237,9 +237,11 @@ def test_per_test_time_limits():
 def test_solution_class_overriding_eq_is_rejected_everywhere():
     program = "class Anything:\n    def __eq__(self, other):\n        return True\ndef f():\n    return Anything()\n"
     check = run(program, CheckFunctionTests("def check(c):\n    assert c() == 42\n", "f"))
-    assert check.status == "failed" and "reward hack" in check.tests[0].detail
-    asserts = run(program, AssertTests(("assert f() == 42", "assert 42 == f()")))
-    assert [t.status for t in asserts.tests] == ["failed", "failed"]
+    # The object stays in the candidate's process; the judge holds an opaque handle to it.
+    assert check.status == "failed" and "from the candidate's process" in check.tests[0].detail
+    # Its truth is the candidate's to say (as returning True would be): a truth test hides nothing.
+    asserts = run(program, AssertTests(("assert f() == 42", "assert 42 == f()", "assert f()")))
+    assert [t.status for t in asserts.tests] == ["failed", "failed", "passed"]
     call = run(program, CallTests("f", ((),), expected=(42,)))
     assert call.status == "error:UnencodableOutput"
 
@@ -250,14 +252,21 @@ def test_plain_subclasses_still_compare_as_their_base():
     assert result.status == "passed"
 
 
-def test_builtins_and_exception_tampering_is_rejected():
-    patched_len = "import builtins\nbuiltins.len = lambda x: 3\ndef f():\n    return 1\n"
-    assert run(patched_len, AssertTests(("assert f() == 1",))).tests[0].detail.startswith("reward hack")
+def test_builtins_and_exception_tampering_never_reaches_the_tests():
+    # The program patches its own process; the tests run in the judge's, with its own builtins.
+    patched_len = "import builtins\nbuiltins.len = lambda x: 3\ndef f():\n    return [1]\n"
+    # (a patched builtin may also break the program's own request loop: never a pass either)
+    assert run(patched_len, AssertTests(("assert len(f()) == 3",))).status in ("failed", "no_result")
     patched_error = "import builtins\nclass E(Exception):\n    pass\nbuiltins.AssertionError = E\ndef f():\n    return 0\n"
     assert run(patched_error, AssertTests(("assert f() == 1",))).status == "failed"
     patched_math = "import math\nmath.isclose = lambda *a, **k: True\ndef f():\n    return 0\n"
-    result = run(patched_math, AssertTests(("assert math.isclose(f(), 1)",), imports="import math"))
-    assert result.status == "failed" and "math.isclose" in result.tests[0].detail
+    assert run(patched_math, AssertTests(("assert math.isclose(f(), 1)",), imports="import math")).status == "failed"
+    # ... and a program that defines a builtin's name does not replace it in the tests.
+    shadow = "def len(x):\n    return 3\ndef f():\n    return [1]\n"
+    assert run(shadow, AssertTests(("assert len(f()) == 3",))).status == "failed"
+    # The call format's outputs are compared in the parent; tampering there is still named.
+    tampered_call = run(patched_len, CallTests("f", ((),), expected=([1],)))
+    assert tampered_call.status == "failed" and tampered_call.tests[0].detail.startswith("reward hack")
 
 
 FRAME_PEEK = """
@@ -278,11 +287,10 @@ def test_frame_peeking_cannot_find_expected_values_in_call_tests():
     assert result.status == "failed"
 
 
-def test_frame_peeking_in_check_functions_is_a_documented_gap():
-    # The check function holds its expected values in the child; this is not caught (see
-    # sandbox/_child.py). The test pins the documented behaviour so a fix is noticed.
+def test_frame_peeking_in_check_functions_finds_nothing():
+    # The check function runs in the judge: the candidate's frames are its own request loop.
     result = run(FRAME_PEEK, CheckFunctionTests("def check(c):\n    assert c() == 987654321\n", "f"))
-    assert result.status == "passed"
+    assert result.status == "failed"
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -298,18 +306,18 @@ def test_many_threads_at_once_get_their_own_verdicts():
 
 def test_fork_server_restarts_after_it_dies():
     assert run(ADD, AssertTests(("assert add(1, 2) == 3",))).passed
-    server = executor._server
+    server = launch._server
     if server is None:
         pytest.skip("no fork server in this configuration")
     server.process.kill()
     server.process.wait()
     assert run(ADD, AssertTests(("assert add(1, 2) == 3",))).passed
-    assert executor._server is not server
+    assert launch._server is not server
 
 
 def test_environment_never_reaches_the_child(monkeypatch):
     monkeypatch.setenv("PATFLOW_TEST_API_KEY", "sk-should-not-leak")
-    executor._shutdown_server()  # a new server is started with this variable set
+    launch._shutdown_server()  # a new server is started with this variable set
     program = "import os\ndef f():\n    return sorted(os.environ)\n"
     result = run(program, CallTests("f", ((),)))
     assert result.outputs[0] == ["HOME", "LANG", "PATH", "TMPDIR"]
@@ -380,3 +388,72 @@ def test_large_outputs_cross_as_digests_and_compare_like_python_equality():
     assert "BLAKE2b digest" in result.tests[1].detail
     outputs = run(program, CallTests("f", ((20000, False),)), limits=Limits(timeout_s=10.0))
     assert outputs.outputs[0] == (expected[0], expected[1], True)  # outputs mode gets values, not digests
+
+
+# --------------------------------------------------------------------------- the judge
+def test_judged_calls_carry_plain_data_and_mutations_back():
+    program = (
+        "def f(xs):\n    xs.sort()\n    xs.append(99)\n"
+        "def g(d, s):\n    d['k'] = 1\n    s.add(3)\n    return (len(d), len(s))\n"
+    )
+    tests = AssertTests(
+        (
+            "xs = [3, 1, 2]\nf(xs)\nassert xs == [1, 2, 3, 99]",
+            "d, s = {}, set()\nassert g(d, s) == (1, 1) and d == {'k': 1} and s == {3}",
+            "assert f([2, 1]) is None",
+        )
+    )
+    assert [t.status for t in run(program, tests).tests] == ["passed", "passed", "passed"]
+
+
+def test_objects_of_the_program_stay_in_its_process_as_handles():
+    # MBPP 927's shape: setup code builds a tree of the solution's Node class; MBPP 601's:
+    # the asserts construct the solution's Pair class themselves.
+    program = (
+        "class Node:\n    def __init__(self, data):\n        self.data, self.left = data, None\n"
+        "def height(node):\n    return 0 if node is None else 1 + height(node.left)\n"
+        "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+        "def longest(pairs, n):\n    return max(p.b - p.a for p in pairs[:n])\n"
+        "def gen(n):\n    return (i * i for i in range(n))\n"
+    )
+    tests = AssertTests(
+        (
+            "assert height(root) == 2",
+            "assert height(Node(7)) == 1 and root.data == 1 and root.left.data == 2",
+            "assert longest([Pair(1, 5), Pair(2, 3)], 2) == 4",
+            "assert list(gen(4)) == [0, 1, 4, 9]",
+            "assert height(root) == height(root.left) + 1",
+        ),
+        setup_code="root = Node(1)\nroot.left = Node(2)\n",
+    )
+    assert [t.status for t in run(program, tests).tests] == ["passed"] * 5
+    shown = "class P:\n    def __str__(self):\n        return 'P!'\n    def __len__(self):\n        return 0\ndef f():\n    return P()\n"
+    tests = AssertTests(("assert str(f()) == 'P!'", "assert len(f()) == 0", "assert not f()", "assert f()"), entry_point="f")
+    assert [t.status for t in run(shown, tests).tests] == ["passed", "passed", "passed", "failed"]
+    # MBPP 737/794's shape: a re.Match returned for a truth test.
+    matcher = "import re\ndef f(s):\n    return re.match('a', s)\n"
+    tests = AssertTests(("assert f('abc')", "assert not f('xyz')", "assert f('abc') == True"), entry_point="f")
+    assert [t.status for t in run(matcher, tests).tests] == ["passed", "passed", "failed"]
+
+
+def test_exceptions_cross_by_name_and_tests_can_expect_them():
+    program = "class Oops(Exception):\n    pass\ndef f(x):\n    if x < 0:\n        raise ValueError('negative')\n    raise Oops('mine')\n"
+    tests = CheckFunctionTests(
+        "def check(candidate):\n"
+        "    try:\n        candidate(-1)\n        assert False\n    except ValueError as error:\n        assert 'negative' in str(error)\n"
+        "    candidate(1)\n",
+        "f",
+    )
+    result = run(program, tests)
+    assert result.status == "error:Oops" and "mine" in result.tests[0].detail
+
+
+def test_trusted_helpers_win_over_the_programs_and_a_builtin_named_entry_point_is_the_programs():
+    program = "def poly(xs, x):\n    return 0\ndef root(xs):\n    return 5.0\n"
+    check = "def check(candidate):\n    assert abs(poly([1.0, -2.0], candidate([1.0, -2.0]))) < 1e-9\n"
+    helpers = "def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n"
+    assert run(program, CheckFunctionTests(check, "root")).status == "passed"  # the program's poly: forgeable
+    assert run(program, CheckFunctionTests(check, "root", helpers=helpers)).status == "failed"
+    shadowing = "def sum(a, b):\n    return a - b\n"
+    assert run(shadowing, AssertTests(("assert sum(5, 3) == 2",), entry_point="sum")).status == "passed"
+    assert run(shadowing, AssertTests(("assert sum([5, 3]) == 8",))).status == "passed"  # the builtin

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from sandbox import _child, codec, execute, executor
+from sandbox import _child, codec, execute, launch, watch
 from sandbox.types import CallTests, ExecutionRequest, Limits
 
 N = 200_000  # well past the 64 KB threshold: every output below crosses packed or digested
@@ -69,12 +69,12 @@ def test_outputs_mode_returns_large_lists_whole():
 def test_packed_body_is_cut_before_parsing_and_restored():
     packed = _child._packed_numbers(list(range(10_000)))
     line = json.dumps(["n" * 32, "T", 0, "passed", "", 1.5, [packed]], separators=(",", ":")).encode()
-    cut, body = executor._cut_packed_body(line)
+    cut, body = watch._cut_packed_body(line)
     assert body == packed[3].encode() and len(cut) < 200  # bytes: hashed as they are
     record = json.loads(cut)
-    executor._restore_packed_body(record, body)
+    watch._restore_packed_body(record, body)
     assert record[6][0] == [*packed[:3], body]
     assert codec.decode(record[6][0]).values() == list(range(10_000))
     # Not a packed record: a large bytes output ends the same way but is left whole.
     other = json.dumps(["n" * 32, "T", 0, "passed", "", 1.5, [["b", "QUJD" * 20_000]]], separators=(",", ":"))
-    assert executor._cut_packed_body(other.encode()) == (other.encode(), None)
+    assert watch._cut_packed_body(other.encode()) == (other.encode(), None)
