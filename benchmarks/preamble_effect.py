@@ -10,7 +10,8 @@ For each benchmark, three sets of programs are scored the way ``patflow evaluate
 
     PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/preamble_effect.py [names...]
 
-Prints one line per (benchmark, program set): programs, how many the set changed, passes with
+First prints the preamble's own cost (median ms per tiny verification, both modes interleaved).
+Then one line per (benchmark, program set): programs, how many the set changed, passes with
 ``none`` and with ``standard``, and wall seconds per mode; then which stripped references still
 fail under ``standard`` and the name they miss.
 """
@@ -21,6 +22,7 @@ import argparse
 import functools
 import os
 import re
+import statistics
 import sys
 import time
 from collections import Counter
@@ -58,11 +60,31 @@ def program_sets(problems: list[Problem]) -> dict[str, list[Sample]]:
     }
 
 
+def preamble_cost(rounds: int) -> None:
+    """Per-verification cost of the preamble: one tiny CallTests run, modes interleaved."""
+    from sandbox.types import CallTests
+
+    tests = CallTests("f", ((1,),), (2,))
+    durations: dict[str, list[float]] = {mode: [] for mode in IMPORT_MODES}
+    for round_index in range(rounds):
+        for mode in IMPORT_MODES[:: 1 if round_index % 2 else -1]:  # alternate who goes first
+            started = time.perf_counter()
+            assert verify("def f(x):\n    return x + 1\n", tests, imports=mode).passed
+            durations[mode].append((time.perf_counter() - started) * 1000)
+    medians = {mode: statistics.median(values) for mode, values in durations.items()}
+    print("preamble cost, median ms per verification over "
+          f"{rounds} rounds: " + ", ".join(f"{mode} {ms:.2f}" for mode, ms in medians.items())
+          + f" (difference {medians['standard'] - medians['none']:+.2f} ms)", flush=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="built-in benchmarks (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--cost-rounds", type=int, default=200, help="rounds of the per-verification cost probe")
     args = parser.parse_args(argv)
+    if args.cost_rounds:
+        preamble_cost(args.cost_rounds)
     failed = False
     for name in args.names or builtin_names():
         started = time.perf_counter()

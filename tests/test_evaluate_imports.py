@@ -49,7 +49,7 @@ def recorded(out):
 def test_the_default_is_none_printed_and_recorded(files):
     result = evaluate(files)
     assert result.exit_code == 0, result.output
-    assert "imports: none" in result.output and "0/1 passed (tiny, imports=none)" in result.output
+    assert "imports: none" in result.output and "0/1 passed (tiny); imports=none;" in result.output
     rows, manifest = recorded(files[2])
     assert [(row["imports"], row["passed"], row["status"]) for row in rows] == [("none", False, "error:NameError")]
     assert manifest["imports"] == "none" and manifest["preamble"] == ""
@@ -60,7 +60,7 @@ def test_the_default_is_none_printed_and_recorded(files):
 def test_standard_flips_the_verdict_and_says_so(files):
     result = evaluate(files, "--imports", "standard")
     assert result.exit_code == 0, result.output
-    assert "imports: standard" in result.output and "1/1 passed (tiny, imports=standard)" in result.output
+    assert "imports: standard" in result.output and "1/1 passed (tiny); imports=standard;" in result.output
     rows, manifest = recorded(files[2])
     assert [(row["imports"], row["passed"]) for row in rows] == [("standard", True)]
     assert manifest["imports"] == "standard" and manifest["preamble"] == STANDARD_PREAMBLE

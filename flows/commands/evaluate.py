@@ -73,4 +73,4 @@ def evaluate(
         rows = evaluate_samples(sample_list, problems_by_id, verify_suite, workers, on_done, imports=imports)
     target = write_verdicts(rows, output)
     write_manifest(output, dataset=benchmark.info, samples_path=samples, imports=imports, rows=rows)
-    typer.echo(f"{passed}/{len(rows)} passed ({benchmark.info.name}, imports={imports}); verdicts: {target}")
+    typer.echo(f"{passed}/{len(rows)} passed ({benchmark.info.name}); imports={imports}; verdicts: {target}")
