@@ -4,8 +4,8 @@ Samples are EvalPlus-style JSON Lines: ``task_id`` and either ``solution`` (a fu
 ``completion`` (appended to the problem's prompt). Every sample is scored by
 ``tasks.scoring.score_program`` on all of its problem's hidden suites; a sample passes iff
 every suite passes. Each row records the import preamble mode it ran under, and
-``write_manifest`` writes what the run was (dataset, samples file, mode, counts). Bad input stops before any
-work with one line naming the file, the line and what was expected.
+``write_manifest`` writes what the run was (dataset, samples file, mode, counts). Bad input
+stops before any work with one line naming the file, the line and what was expected.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def write_manifest(
     output_dir: Path, *, dataset: DatasetInfo, samples_path: Path, imports: str, rows: Sequence[dict]
 ) -> Path:
     """``DIR/manifest.json``: which dataset and samples file, under which imports mode, with what
-    result; enough to re-run the evaluation and to refuse comparing runs of different modes."""
+    result: enough to re-run the evaluation, and to tell runs of the two modes apart."""
     document = {
         "command": "patflow evaluate",
         "dataset": asdict(dataset),
