@@ -28,6 +28,8 @@ from typing import Awaitable, Callable, Sequence
 from sandbox.types import TestSpec
 from tasks.records import HiddenSuite, Problem, Verdict
 
+# Wider than EvalPlus's 1 s / 4x (see the module docstring); a runaway program still costs only
+# its first timeout, because the sandbox ends a run there.
 TIME_LIMIT_FLOOR_S = 2.0
 TIME_LIMIT_FACTOR = 6.0
 HARNESS_ERROR = "error:harness"  # verify itself raised: a bug in the harness, never the program's verdict
