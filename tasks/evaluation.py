@@ -1,23 +1,29 @@
 """Verify solutions produced elsewhere (``patflow evaluate``).
 
 Samples are EvalPlus-style JSON Lines: ``task_id`` and either ``solution`` (a full program) or
-``completion`` (appended to the problem's prompt). Every sample is scored on all of its
-problem's hidden suites; a sample passes iff every suite passes. Bad input stops before any
-work with one line naming the file, the line and what was expected.
+``completion`` (appended to the problem's prompt). Every sample is scored by
+``tasks.scoring.score_program`` on all of its problem's hidden suites; a sample passes iff
+every suite passes. Each row records the import preamble mode it ran under, and
+``write_manifest`` writes what the run was (dataset, samples file, mode, counts). Bad input
+stops before any work with one line naming the file, the line and what was expected.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.records import Problem
+from tasks.preamble import DEFAULT_IMPORTS, preamble_text
+from tasks.records import DatasetInfo, Problem
+from tasks.scoring import Verify, score_program
 
 VERDICTS_SCHEMA = pa.schema(
     [
@@ -39,6 +45,7 @@ VERDICTS_SCHEMA = pa.schema(
                 )
             ),
         ),
+        pa.field("imports", pa.string(), nullable=False),  # the preamble mode: none | standard
     ]
 )
 
@@ -85,46 +92,39 @@ def read_samples(path: Path, problems_by_id: dict[str, Problem], dataset_name: s
     return samples
 
 
-def evaluate_sample(sample: Sample, problem: Problem, verify: Callable) -> dict:
-    suites = []
-    first_failure = None
-    total_tests = passed_tests = 0
-    duration_ms = 0.0
-    for suite in problem.hidden_suites:
-        verdict = verify(sample.program, suite.tests, suite.time_limits_s)
-        suites.append({"suite": suite.name, "passed": verdict.passed, "status": verdict.status})
-        total_tests += verdict.tests_total
-        passed_tests += verdict.tests_passed
-        duration_ms += verdict.duration_ms
-        if not verdict.passed and first_failure is None:
-            first_failure = (suite.name, verdict)
-    status = "passed" if first_failure is None else first_failure[1].status
+def evaluate_sample(sample: Sample, problem: Problem, verify: Verify, imports: str = DEFAULT_IMPORTS) -> dict:
+    """One verdicts row: ``score_program`` on the sample, with the imports mode it ran under."""
+    score = score_program(sample.program, problem, verify)
+    status = score.status
     return {
         "task_id": sample.task_id,
         "sample_index": sample.sample_index,
-        "passed": first_failure is None and bool(suites),
-        "status": status if suites else "no_hidden_tests",
+        "passed": score.passed,
+        "status": status,
         "error_type": status.split(":", 1)[1] if status.startswith("error:") else None,
-        "first_failure": first_failure[1].first_failure if first_failure else None,
-        "failed_suite": first_failure[0] if first_failure else None,
-        "tests_total": total_tests,
-        "tests_passed": passed_tests,
-        "duration_ms": duration_ms,
-        "suites": suites,
+        "first_failure": score.first_failure,
+        "failed_suite": score.failed_suite,
+        "tests_total": score.tests_total,
+        "tests_passed": score.tests_passed,
+        "duration_ms": score.duration_ms,
+        "suites": [{"suite": s.suite, "passed": s.verdict.passed, "status": s.verdict.status} for s in score.suites],
+        "imports": imports,
     }
 
 
 def evaluate_samples(
     samples: Sequence[Sample],
     problems_by_id: dict[str, Problem],
-    verify: Callable,
+    verify: Verify,
     workers: int,
     on_done: Callable[[dict], None] = lambda row: None,
+    imports: str = DEFAULT_IMPORTS,
 ) -> list[dict]:
-    """Rows in sample order; ``verify(program, tests, time_limits_s) -> Verdict`` runs in threads."""
+    """Rows in sample order; ``verify(program, tests, time_limits_s) -> Verdict`` runs in threads
+    and must apply the ``imports`` mode that the rows record."""
 
     def work(sample: Sample) -> dict:
-        row = evaluate_sample(sample, problems_by_id[sample.task_id], verify)
+        row = evaluate_sample(sample, problems_by_id[sample.task_id], verify, imports)
         on_done(row)
         return row
 
@@ -137,5 +137,32 @@ def write_verdicts(rows: Iterable[dict], output_dir: Path) -> Path:
     target = output_dir / "verdicts.parquet"
     temporary = output_dir / ".verdicts.parquet.tmp"
     pq.write_table(pa.Table.from_pylist(list(rows), schema=VERDICTS_SCHEMA), temporary)
+    temporary.replace(target)
+    return target
+
+
+def write_manifest(
+    output_dir: Path, *, dataset: DatasetInfo, samples_path: Path, imports: str, rows: Sequence[dict]
+) -> Path:
+    """``DIR/manifest.json``: which dataset and samples file, under which imports mode, with what
+    result: enough to re-run the evaluation, and to tell runs of the two modes apart."""
+    document = {
+        "command": "patflow evaluate",
+        "dataset": asdict(dataset),
+        "samples": str(samples_path),
+        "samples_sha256": hashlib.sha256(samples_path.read_bytes()).hexdigest(),
+        "imports": imports,
+        "preamble": preamble_text(imports),
+        "samples_total": len(rows),
+        "passed": sum(bool(row["passed"]) for row in rows),
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / "manifest.json"
+    temporary = output_dir / ".manifest.json.tmp"
+    with temporary.open("w", encoding="utf-8") as stream:
+        json.dump(document, stream, indent=2, sort_keys=True)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
     temporary.replace(target)
     return target

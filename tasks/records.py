@@ -252,6 +252,13 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     # Configurations of models that policies name in their parameters (generator=, planner=).
     extra_models: tuple[ModelConfig, ...] = ()
+    # Import preamble for every verification of the run: "none" | "standard" (tasks/preamble.py).
+    imports: str = "none"
+
+    def __post_init__(self) -> None:
+        from tasks.preamble import check_imports_mode
+
+        check_imports_mode(self.imports)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
@@ -263,6 +270,8 @@ class RunConfig:
         document = asdict(self)
         for name in ("store", "chunk_size"):
             document.pop(name)
+        if self.imports == "none":  # the behaviour before the field existed: old runs keep their hash
+            document.pop("imports")
         document["extra"] = {k: v for k, v in self.extra.items() if k != "cache_dir"}
         for config in (document["generator"], document["planner"], *document["extra_models"]):
             for name in _THROUGHPUT_FIELDS:

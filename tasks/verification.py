@@ -11,8 +11,10 @@ Guarantees:
   once before it counts: the sample runs again while holding a machine-wide lock (one
   re-check at a time across every process on the machine), so a timeout caused by load is
   not recorded as the program's fault. The second verdict is final.
-- ``scaled_time_limits`` turns reference-solution runtimes into per-test limits the EvalPlus
-  way: ``max(floor_s, factor * reference_s)``, so slow machines do not flip verdicts.
+- ``imports`` ("none" | "standard", ``tasks.preamble``) is applied here, where every program
+  (a policy's candidate or a scored submission) is handed to the sandbox.
+- ``scaled_time_limits`` is re-exported from ``tasks.scoring``, where the one per-test
+  time-limit rule lives.
 """
 
 from __future__ import annotations
@@ -22,31 +24,18 @@ import os
 import tempfile
 import threading
 from dataclasses import replace
-from collections.abc import Sequence
 from pathlib import Path
 
 import sandbox
 from sandbox.types import (
     NO_TESTS, PASSED, TIMEOUT, CallTests, ExecutionRequest, ExecutionResult, Limits, TestSpec,
 )  # fmt: skip
+from tasks.preamble import DEFAULT_IMPORTS, with_preamble
 from tasks.records import Verdict
+from tasks.scoring import TIME_LIMIT_FLOOR_S as DEFAULT_TIME_FLOOR_S, scaled_time_limits  # noqa: F401 - re-exported
 
-DEFAULT_TIME_FACTOR = 4.0
-DEFAULT_TIME_FLOOR_S = 1.0
 RECHECK_LOCK_PATH = Path(tempfile.gettempdir()) / "patflow-timeout-recheck.lock"
 _recheck_thread_lock = threading.Lock()
-
-
-def scaled_time_limits(
-    reference_s: Sequence[float],
-    *,
-    factor: float = DEFAULT_TIME_FACTOR,
-    floor_s: float = DEFAULT_TIME_FLOOR_S,
-) -> tuple[float, ...]:
-    """Per-test wall-time limits from the reference solution's per-test runtimes."""
-    if factor <= 0 or floor_s <= 0:
-        raise ValueError(f"factor and floor_s must be positive (got factor={factor}, floor_s={floor_s})")
-    return tuple(max(floor_s, factor * max(0.0, float(seconds))) for seconds in reference_s)
 
 
 def to_verdict(result: ExecutionResult) -> Verdict:
@@ -94,12 +83,14 @@ def verify(
     time_limits_s: tuple[float, ...] | None = None,
     *,
     limits: Limits | None = None,
+    imports: str = DEFAULT_IMPORTS,
 ) -> Verdict:
-    """Run ``program`` against ``tests``; a starved timeout is re-checked once at low concurrency."""
+    """Run ``program`` (with the ``imports`` preamble) against ``tests``; a starved timeout is
+    re-checked once at low concurrency."""
     if tests is None:
         return Verdict(passed=True, status=NO_TESTS, tests_total=0, tests_passed=0)
     request = ExecutionRequest(
-        program=program,
+        program=with_preamble(program, imports),
         tests=tests,
         limits=limits or Limits(),
         time_limits_s=tuple(time_limits_s) if time_limits_s is not None else None,
@@ -111,14 +102,15 @@ def verify(
 
 
 def run_calls(
-    program: str, tests: CallTests, *, limits: Limits | None = None
+    program: str, tests: CallTests, *, limits: Limits | None = None, imports: str = DEFAULT_IMPORTS
 ) -> tuple[tuple[str, ...], tuple]:
     """Run ``program``'s ``tests.entry_point`` on each input with nothing compared: per input,
     the status (``passed`` when the call returned) and the returned value (``None`` otherwise)."""
     if not tests.inputs:
         return (), ()
     request = ExecutionRequest(
-        program=program, tests=replace(tests, expected=None), limits=limits or Limits()
+        program=with_preamble(program, imports), tests=replace(tests, expected=None),
+        limits=limits or Limits(),
     )
     result = sandbox.execute(request)
     statuses = tuple(t.status for t in result.tests)

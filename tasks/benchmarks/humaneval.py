@@ -20,9 +20,10 @@ from typing import Any
 from sandbox.types import CheckFunctionTests
 
 from tasks.benchmarks.drafts import Draft, keep_passing, kept_time_limits, public_call_tests
-from tasks.benchmarks.reference_runs import TIME_LIMIT_FACTOR, ReferenceJob, ReferenceRun
+from tasks.benchmarks.reference_runs import ReferenceJob, ReferenceRun
 from tasks.benchmarks.sources import require_fields
 from tasks.records import DatasetInfo, HiddenSuite, Problem
+from tasks.scoring import scaled_time_limits
 
 HUMANEVAL_FIELDS = ("task_id", "prompt", "entry_point", "test")
 WHOLE_SUITE_FLOOR_S = 5.0
@@ -72,7 +73,7 @@ def _draft(record: dict[str, Any], info: DatasetInfo, public_mode: str) -> Draft
         check_run = runs.get(f"{task_id}/check")
         time_limits = None
         if check_run is not None:
-            time_limits = (max(WHOLE_SUITE_FLOOR_S, TIME_LIMIT_FACTOR * check_run.durations_s[0]),)
+            time_limits = scaled_time_limits(check_run.durations_s[:1], floor_s=WHOLE_SUITE_FLOOR_S)
         return Problem(
             task_id=task_id,
             prompt=prompt,

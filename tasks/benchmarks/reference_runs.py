@@ -31,16 +31,11 @@ from typing import Any, Callable
 from sandbox.types import MEMORY_EXCEEDED, OUTPUT_LIMIT, PASSED, TIMEOUT, CallTests, ExecutionRequest, ExecutionResult, Limits, TestSpec
 
 from tasks.benchmarks.sources import user_cache_dir
+from tasks.scoring import scaled_time_limits, test_count  # the one per-test time-limit rule
 
 LOADER_VERSION = 10  # bump when a loader changes the Problems it builds (whole-benchmark cache)
 CALL_CHUNK_SIZE = 250  # inputs per sandbox run when computing outputs of a large suite
 REFERENCE_TIMEOUT_S = 60.0  # per test, generous: ground truth must not be lost to a slow machine
-# Per-test limits derived from a reference's measured time: max(floor, factor x reference).
-# EvalPlus uses 1 s and 4x; on a loaded 2-core machine a 0.37 s reference (Mbpp/603) measured
-# 0.8-1.6 s in later runs, so the margin is wider here. A runaway program still stops at its
-# first timeout (the sandbox ends a run there).
-TIME_LIMIT_FLOOR_S = 2.0
-TIME_LIMIT_FACTOR = 6.0
 # An expected output bigger than this (pickled) is not kept: the input is dropped from its suite.
 # A handful of EvalPlus inputs produce 10-360 MB outputs (HumanEval/15 and /130, Mbpp/255);
 # shipping those between processes on every verification would dominate a sweep's cost.
@@ -78,7 +73,7 @@ class ReferenceRun:
         return self.statuses[index] == PASSED
 
     def time_limits_s(self, indexes: list[int]) -> tuple[float, ...]:
-        return tuple(max(TIME_LIMIT_FLOOR_S, TIME_LIMIT_FACTOR * self.durations_s[i]) for i in indexes)
+        return scaled_time_limits([self.durations_s[i] for i in indexes])
 
 
 Executor = Callable[[ExecutionRequest], ExecutionResult]
@@ -173,17 +168,6 @@ def _pickled_size(value: Any) -> int:
         return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:  # noqa: BLE001 - an unpicklable output cannot be an expected value
         return MAX_EXPECTED_OUTPUT_BYTES + 1
-
-
-def test_count(tests: TestSpec) -> int:
-    kind = getattr(tests, "kind", "")
-    if kind == "call":
-        return len(tests.inputs)
-    if kind == "asserts":
-        return len(tests.asserts)
-    if kind == "stdio":
-        return len(tests.cases)
-    return 1
 
 
 def sandbox_fingerprint() -> str:

@@ -1,8 +1,9 @@
 """Check a benchmark against its own reference solutions (and against broken ones).
 
-``check_references`` runs every problem's reference solution on its public tests and on each
-hidden suite through ``tasks.verification.verify`` (the same path a policy's program takes),
-and reports per problem which suites passed. With ``mutate=True`` the reference is replaced
+``check_references`` runs every problem's reference solution on its public tests and scores it
+on the hidden suites with ``tasks.scoring.score_program`` through ``tasks.verification.verify``
+(the same path, time limits and import preamble a policy's program and ``patflow evaluate``
+take), and reports per problem which suites passed. With ``mutate=True`` the reference is replaced
 by one whose entry point returns ``None`` (for stdin/stdout problems: a program that prints
 nothing), which must fail every hidden suite: a suite a broken program passes tests nothing.
 """
@@ -13,7 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from tasks.preamble import DEFAULT_IMPORTS, check_imports_mode
 from tasks.records import Problem
+from tasks.scoring import HARNESS_ERROR as SCORING_HARNESS_ERROR
+from tasks.scoring import public_time_limits, score_program
 
 HARNESS_ERROR = "harness_error:"  # verify() raised: a bug in the harness, not in the program
 
@@ -50,27 +54,29 @@ def check_references(
     *,
     mutate: bool = False,
     workers: int = 2,
+    imports: str = DEFAULT_IMPORTS,
     on_done: Callable[[ProblemCheck], None] | None = None,
 ) -> list[ProblemCheck]:
     from tasks.verification import verify
+
+    check_imports_mode(imports)
+
+    def verify_with_settings(program: str, tests, time_limits_s):
+        return verify(program, tests, time_limits_s, imports=imports)
 
     def check(problem: Problem) -> ProblemCheck:
         program = mutated_program(problem) if mutate else problem.reference_solution or ""
         public_passed = None
         if problem.public_tests is not None:
             try:
-                public_passed = verify(program, problem.public_tests).passed
+                public_passed = verify_with_settings(program, problem.public_tests, public_time_limits(problem)).passed
             except Exception:  # noqa: BLE001 - counted as a harness error below, never a pass
                 public_passed = False
-        suites = []
-        for suite in problem.hidden_suites:
-            try:
-                verdict = verify(program, suite.tests, suite.time_limits_s or _default_limits(problem, suite))
-            except Exception as error:  # noqa: BLE001 - verify must not raise: report, never pass
-                suites.append((suite.name, False, f"{HARNESS_ERROR} {type(error).__name__}: {str(error)[:200]}"))
-                continue
-            suites.append((suite.name, verdict.passed, f"{verdict.status} {verdict.first_failure}".strip()))
-        result = ProblemCheck(problem.task_id, public_passed, tuple(suites))
+        score = score_program(program, problem, verify_with_settings)
+        suites = tuple(
+            (s.suite, s.verdict.passed, _detail(s.verdict.status, s.verdict.first_failure)) for s in score.suites
+        )
+        result = ProblemCheck(problem.task_id, public_passed, suites)
         if on_done is not None:
             on_done(result)
         return result
@@ -79,7 +85,7 @@ def check_references(
         return list(pool.map(check, [p for p in problems if p.reference_solution is not None or mutate]))
 
 
-def _default_limits(problem: Problem, suite) -> tuple[float, ...]:
-    from tasks.benchmarks.reference_runs import test_count
-
-    return (problem.time_limit_s,) * test_count(suite.tests)
+def _detail(status: str, first_failure: str) -> str:
+    if status == SCORING_HARNESS_ERROR:
+        return f"{HARNESS_ERROR} {first_failure}"
+    return f"{status} {first_failure}".strip()
