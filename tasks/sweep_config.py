@@ -63,7 +63,7 @@ from tasks.records import (
 COMMAND_LINE = "command line"
 SIM_SKILLS = ("small", "medium", "large")
 PROBE_TIMEOUT_S = 3.0
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+/:=,-]{0,99}$")
 _SECRET_LOOKING_KEYS = {"api_key", "key", "token", "secret", "password"}
 
 
@@ -116,7 +116,10 @@ def parse_yaml(text: str, source: str) -> Node:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
-        raise SweepConfigError(f"{source}:{line}: not valid YAML ({error.problem or error.context})") from None
+        context = ""
+        if error.context and error.context_mark and error.context_mark.line + 1 != line:
+            context = f"; {error.context} started at line {error.context_mark.line + 1}"
+        raise SweepConfigError(f"{source}:{line}: not valid YAML ({error.problem or error.context}{context})") from None
     except yaml.YAMLError as error:
         raise SweepConfigError(f"{source}:1: not valid YAML ({str(error).splitlines()[0]})") from None
     if composed is None:
@@ -169,7 +172,7 @@ class _Reader:
     def name(self, node: Node, what: str) -> str:
         value = self.scalar(node, what, str)
         if value is None or not NAME_PATTERN.match(value):
-            raise self.fail(node, f"{what}: expected a name of letters, digits and . _ + - (got {value!r})")
+            raise self.fail(node, f"{what}: expected a name of letters, digits and . _ + / : = , - (got {value!r})")
         return value
 
 
@@ -608,7 +611,7 @@ def check_reachable(config: RunConfig, probe: Callable[[str], str | None] | None
     probe = probe or probe_api_base
     lines = _entry_lines(config.source)
     for model in config.model_configs():
-        where = _where(config.source, lines.get(model, 0))
+        where = _where(config.source, lines.get(model.model, 0))
         if model.api_key_env and not os.environ.get(model.api_key_env):
             raise SweepConfigError(
                 f"{where}: model '{model.model}': environment variable {model.api_key_env} is not set"
