@@ -65,7 +65,7 @@ def test_runs_lists_a_complete_and_an_interrupted_run(tmp_path):
         ).fetchone()[0]
         assert row["cost_usd"] == round(billed, 6) and billed > 0
 
-    table = CliRunner().invoke(app, ["runs", "--store", str(tmp_path / "runs")])
+    table = CliRunner().invoke(app, ["runs", "--store", str(tmp_path / "runs")], env={"COLUMNS": "300"})
     assert table.exit_code == 0 and "interrupted" in table.output and "complete" in table.output
 
     # resuming the interrupted run plans exactly the items it has not committed
