@@ -141,6 +141,7 @@ def _project(store, run_id: str, configuration: ModelConfiguration, selections, 
               ON c.chunk_id = o.chunk_id AND c.task_id = o.task_id AND c.policy_spec = o.policy_spec
              AND c.seed = o.seed AND c.dataset_name = o.dataset_name
             GROUP BY ALL
+            ORDER BY ALL
             """
         ).fetchall()
     finally:

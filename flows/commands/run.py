@@ -195,6 +195,7 @@ def _estimate(config, sample: int | None, estimate_store: Path | None, output_fo
 
     from flows.commands.report import render
     from tasks.estimate import estimate
+    from tasks.models import model_pricing
 
     typer.echo(
         f"estimating run {config.run_id} (config {config.config_sha256()[:12]}) on the simulator"
@@ -204,16 +205,33 @@ def _estimate(config, sample: int | None, estimate_store: Path | None, output_fo
     with user_errors():
         projections = estimate(config, sample, str(estimate_store.resolve()) if estimate_store else None)
     rows = [dataclasses.asdict(p) for p in projections]
-    if rows:
-        total = {key: "" for key in rows[0]}
-        total["benchmark"] = "TOTAL"
-        for key in ("calls", "input_tokens", "output_tokens", "usd", "usd_low", "usd_high"):
-            total[key] = sum(row[key] for row in rows)
-        total["problems_run"] = total["problems"] = None
-        total["price_source"] = ""
-        rows.append(total)
-        for row in rows:
-            for key in ("calls", "input_tokens", "output_tokens"):
-                row[key] = int(round(row[key]))
-    table = pa.Table.from_pylist(rows)
-    render(table, output_format, title=f"projected cost of run {config.run_id} (USD at the real models' prices; range: 5th-95th percentile over a bootstrap of problems)")
+    title = (
+        f"projected cost of run {config.run_id} (USD at the real models' prices;"
+        " range: 5th-95th percentile over a bootstrap of the problems run)"
+    )
+    if output_format != "table":
+        render(pa.Table.from_pylist(rows), output_format, title=title)
+        return
+    shown = [
+        {
+            "benchmark": r["benchmark"], "policy": r["policy"], "configuration": r["configuration"],
+            "problems": f"{r['problems_run']}/{r['problems']}", "calls": round(r["calls"]),
+            "tokens_in": round(r["input_tokens"]), "tokens_out": round(r["output_tokens"]),
+            "usd": round(r["usd"], 4), "usd_range": f"{r['usd_low']:.4f}-{r['usd_high']:.4f}",
+        }
+        for r in rows
+    ]  # fmt: skip
+    if shown:
+        shown.append({
+            "benchmark": "TOTAL", "policy": "", "configuration": "", "problems": "",
+            "calls": sum(row["calls"] for row in shown), "tokens_in": sum(row["tokens_in"] for row in shown),
+            "tokens_out": sum(row["tokens_out"] for row in shown), "usd": round(sum(r["usd"] for r in rows), 4),
+            "usd_range": f"{sum(r['usd_low'] for r in rows):.4f}-{sum(r['usd_high'] for r in rows):.4f}",
+        })  # fmt: skip
+    render(pa.Table.from_pylist(shown), "table", title=title)
+    for model in config.model_configs():
+        pricing = model_pricing(model)
+        typer.echo(
+            f"  {model.model}: ${pricing.input_usd_per_mtok:g} in / ${pricing.output_usd_per_mtok:g} out"
+            f" per million tokens ({pricing.source}), simulated as sim/{dict(config.estimate_skills).get(model.model, '?')}"
+        )
