@@ -15,8 +15,23 @@ from flows.cli import app
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
+def fenced_blocks() -> list[tuple[str, str]]:
+    """(language, text) of every fenced block, fences paired line by line."""
+    blocks, language, lines = [], None, []
+    for line in README.splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, lines = line[3:].strip(), []
+            else:
+                blocks.append((language, "".join(text + "\n" for text in lines)))
+                language = None
+        elif language is not None:
+            lines.append(line)
+    return blocks
+
+
 def code_blocks(language: str = "") -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
+    return [text for lang, text in fenced_blocks() if lang == language]
 
 
 def test_readme_opens_with_a_two_command_quickstart():
