@@ -6,20 +6,23 @@ STAMP := $(VENV)/.installed
 DEMO_STORE ?= data/runs
 DEMO_RUN_ID ?= demo
 
-export LITELLM_LOCAL_MODEL_COST_MAP := True
-export HF_HUB_OFFLINE := 1
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
+# Environment defaults (offline price map, Prefect settings...) live in flows/environment.py, which
+# the CLI and tests/conftest.py import first: none are repeated here.
+# The install is quiet: -qq keeps pip's errors but drops its warnings (e.g. index locations a
+# machine's pip.conf names), and setuptools' "Editable installation" banner is a Python warning
+# of the build backend, silenced by message.
+PIP_QUIET := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -qq
 
 .PHONY: demo test venv bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
+	@echo "creating $(VENV) and installing patflow with pinned dependencies (constraints.txt)..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PIP_QUIET) --upgrade pip
+	@$(PIP_QUIET) -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
 
 # standard on the small and the large simulated model, pat (small generator, large planner)
 # on all 164 HumanEval problems, one seed each (BENCHMARKS.md, "Policies": the wall time on 2

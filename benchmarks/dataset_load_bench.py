@@ -2,7 +2,7 @@
 
     PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/dataset_load_bench.py [--cold] [names...]
 
-Without ``--cold`` the user cache (``PATFLOW_CACHE_DIR`` or ``~/.cache/patflow``) is used as it
+Without ``--cold`` the user cache (``PATFLOW_DATASET_CACHE_DIR`` or ``~/.cache/patflow``) is used as it
 is, so "first" is only cold if nothing was cached yet. With ``--cold`` a fresh temporary cache
 directory is used, so "first" includes running every reference solution in the sandbox.
 Each load runs in a fresh interpreter, so import time is excluded and nothing stays in memory.
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
     if "PATFLOW_DATA_DIR" not in env and shared.is_dir():
         env["PATFLOW_DATA_DIR"] = str(shared)
     if cold:
-        env["PATFLOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="patflow-cold-cache-")
+        env["PATFLOW_DATASET_CACHE_DIR"] = tempfile.mkdtemp(prefix="patflow-cold-cache-")
     print(f"{'benchmark':16} {'problems':>8} {'hidden tests':>12} {'first s':>9} {'second s':>9}")
     for name in names:
         first = _load_once(name, env)

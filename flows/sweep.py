@@ -1,10 +1,12 @@
 """The sweep: a Prefect flow that fans chunks of work items out over Dask workers.
 
-One Prefect task is one chunk (never one problem: a task costs ~100 ms of orchestration here).
-The flow loads the benchmark, checks the run manifest, skips work items already committed to
-the store (resume is an anti-join on the work-item key), submits the rest, shows progress as
-chunks finish, and returns a summary. Each chunk writes its own Parquet files, so a crash or an
-interrupted sweep loses only the chunks in flight; running the same command again resumes.
+One flow run is one ``RunConfig``: every benchmark x policy variant x model configuration x seed.
+One Prefect task is one chunk of work items of one benchmark (never one problem: a task costs
+~100 ms of orchestration here), named ``<benchmark>-<n>`` so the UI shows each chunk's state.
+The flow skips work items already committed to the store (resume is an anti-join on the
+work-item key), submits the rest, shows a live bar (items done/total, pass rate, cost, rate,
+ETA), and ends with the comparison per benchmark as a Markdown artifact. Each chunk writes its
+own Parquet files, so a crash loses only the chunks in flight; the same command resumes.
 
 Dask: a ``LocalCluster`` of worker processes by default, or an existing cluster by address.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from flows import environment  # noqa: F401  (must precede prefect's import)
 
+import dataclasses
 import os
 import re
 import sys
@@ -21,14 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from tasks.policies.driver import GenerationSettings, RoleModels
-from tasks.records import ModelConfig, RunConfig
-from tasks.sweep import ChunkSpec, ChunkSummary, chunk_work_items, plan_work_items, run_chunk
+from tasks.records import RunConfig
+from tasks.sweep import ChunkSpec, ChunkSummary, count_work_items, plan_chunks, run_chunk
 
 
 @dataclass(frozen=True)
@@ -60,24 +70,8 @@ def make_task_runner(dask_address: str | None = None, workers: int | None = None
     )
 
 
-# One retry: a chunk commits its results only at its end, so running it again is safe.
 class RunConflict(ValueError):
     pass
-
-
-def default_run_id(benchmark_name: str) -> str:
-    """``<benchmark>-<time>`` with only the characters a run id may hold (``humaneval+`` -> ``humaneval_``)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(benchmark_name).name.removesuffix(".gz"))
-    return f"{stem}-{time.strftime('%Y%m%dT%H%M%S')}"
-
-
-def policy_models(policies, api_base: str | None, entries: dict | None = None, **defaults) -> tuple[ModelConfig, ...]:
-    """Configurations for the models that policies name in their parameters (generator=, planner=)."""
-    from tasks.model_config import model_config
-    from tasks.records import MODEL_PARAMS
-
-    named = sorted({str(spec.param(role, "")) for spec in policies for role in MODEL_PARAMS} - {""})
-    return tuple(model_config(model, entries or {}, api_base=api_base, **defaults) for model in named)
 
 
 def claim_run(config: RunConfig, overwrite: bool = False) -> None:
@@ -94,9 +88,14 @@ def claim_run(config: RunConfig, overwrite: bool = False) -> None:
                 f"run '{config.run_id}' in {config.store} was started with a different configuration;"
                 " use another --run-id, or --overwrite to replace it"
             )
-    write_manifest(config.store, config, {})
+    datasets = [dataclasses.asdict(b.dataset) for b in config.benchmarks if b.dataset]
+    extra = {"work_items_total": count_work_items(config), "datasets": datasets}
+    if len(datasets) == 1:
+        extra["dataset"] = datasets[0]
+    write_manifest(config.store, config, extra)
 
 
+# One retry: a chunk commits its results only at its end, so running it again is safe.
 @task(name="run-chunk", cache_policy=NO_CACHE, persist_result=False, retries=1)
 def run_chunk_task(chunk: ChunkSpec) -> ChunkSummary:
     return run_chunk(chunk)
@@ -107,8 +106,11 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("items · {task.fields[passed]} passed · ${task.fields[cost]:.4f}"),
+        TextColumn("items · {task.fields[pass_rate]} passed · ${task.fields[cost]:.4f} ·"),
+        TextColumn("{task.fields[rate]} items/s ·"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=None,
         transient=False,
         disable=not sys.stderr.isatty() and os.environ.get("PATFLOW_PROGRESS") != "1",
@@ -117,39 +119,18 @@ def _progress() -> Progress:
 
 @flow(name="patflow-sweep", persist_result=False, log_prints=True, task_runner=make_task_runner())
 def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSummary:
-    """Run every (problem, policy, seed) of ``config`` not already in the store."""
-    from tasks.benchmarks import load_benchmark
-    from tasks.storage import completed_work_item_specs
-
+    """Run every (benchmark, problem, policy variant, model configuration, seed) of ``config``
+    not already in the store; publish the comparison as a Markdown artifact."""
     started = time.monotonic()
-    benchmark = load_benchmark(config.benchmark, config.data_dir)
-    problems = benchmark.problems[: config.limit] if config.limit else benchmark.problems
-    done = completed_work_item_specs(config.store, config.run_id)
-    models = RoleModels(config.generator, config.planner)
-    items = plan_work_items(
-        problems, config.policies, config.seeds, models, done, config.extra_models
-    )
-    total = len(problems) * len(config.policies) * config.seeds
-    chunks = chunk_work_items(
-        config.run_id,
-        config.store,
-        problems,
-        items,
-        config.chunk_size,
-        settings=GenerationSettings(
-            temperature=config.extra.get("temperature"),
-            max_tokens=int(config.extra.get("max_tokens", 1024)),
-        ),
-        cache_dir=config.extra.get("cache_dir"),
-        verify_concurrency=verify_concurrency,
-    )
-    futures = [run_chunk_task.submit(chunk) for chunk in chunks]
+    chunks, total = plan_chunks(config, verify_concurrency)
+    pending = sum(len(chunk.items) for chunk in chunks)
+    futures = [run_chunk_task.with_options(task_run_name=chunk.name).submit(chunk) for chunk in chunks]
     future_sizes = {future.task_run_id: len(chunk.items) for future, chunk in zip(futures, chunks)}
     summaries: list[ChunkSummary] = []
     failed_chunks = 0
     with _progress() as progress:
         bar = progress.add_task(
-            f"{config.run_id}", total=total, completed=total - len(items), passed=0, cost=0.0
+            config.run_id, total=total, completed=total - pending, pass_rate="-", cost=0.0, rate="-"
         )
         for future in as_completed(futures):
             try:
@@ -160,17 +141,20 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
                 progress.advance(bar, future_sizes[future.task_run_id])
                 continue
             summaries.append(summary)
+            items_done = sum(s.items for s in summaries)
             progress.update(
                 bar,
                 advance=summary.items,
-                passed=sum(s.passed for s in summaries),
+                pass_rate=f"{sum(s.passed for s in summaries) / items_done:.0%}" if items_done else "-",
                 cost=sum(s.cost_usd for s in summaries),
+                rate=f"{items_done / max(time.monotonic() - started, 1e-9):.2f}",
             )
+    publish_comparison_artifact(config)
     return SweepSummary(
         run_id=config.run_id,
         store=config.store,
         work_items_total=total,
-        work_items_skipped=total - len(items),
+        work_items_skipped=total - pending,
         work_items_run=sum(s.items for s in summaries),
         passed=sum(s.passed for s in summaries),
         model_calls=sum(s.model_calls for s in summaries),
@@ -178,6 +162,63 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
         cost_usd=sum(s.cost_usd for s in summaries),
         chunks_failed=failed_chunks,
         elapsed_s=time.monotonic() - started,
+    )
+
+
+# --------------------------------------------------------------------------- the comparison
+COMPARISON_COLUMNS = (
+    "policy", "generator_model", "planner_model", "problems", "work_items", "pass_at_1",
+    "mean_cost_usd", "planner_invocation_rate", "cost_relative_to_reference",
+    "weighted_cost_relative_to_reference",
+)
+
+
+def comparison_by_benchmark(store: str, run_id: str, params: dict | None = None):
+    """[(dataset name, compare_policies table restricted to that benchmark)] for one run."""
+    from tasks.storage import connect, run_query
+
+    con = connect(store, [run_id])
+    try:
+        datasets = [row[0] for row in con.execute("SELECT DISTINCT dataset_name FROM outcomes ORDER BY 1").fetchall()]
+        for table in ("calls", "verifications", "outcomes"):
+            con.execute(f"ALTER VIEW {table} RENAME TO _run_{table}")
+        tables = []
+        for dataset in datasets:
+            literal = "'" + dataset.replace("'", "''") + "'"
+            for table in ("outcomes", "calls", "verifications"):
+                # the calls and verifications views join "outcomes" by name: they follow the filter
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM _run_{table} WHERE dataset_name = {literal}")
+            tables.append((dataset, run_query(con, "compare_policies", params or {})))
+        return tables
+    finally:
+        con.close()
+
+
+def comparison_markdown(store: str, run_id: str, params: dict | None = None) -> str:
+    lines = [f"# patflow run `{run_id}`", ""]
+    for dataset, table in comparison_by_benchmark(store, run_id, params):
+        columns = [c for c in COMPARISON_COLUMNS if c in table.column_names]
+        lines += [f"## {dataset}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in table.select(columns).to_pylist():
+            lines.append("| " + " | ".join(_cell(row[c]) for c in columns) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def publish_comparison_artifact(config: RunConfig) -> None:
+    key = re.sub(r"[^a-z0-9-]", "-", f"comparison-{config.run_id}".lower())[:100]
+    create_markdown_artifact(
+        key=key,
+        markdown=comparison_markdown(config.store, config.run_id),
+        description=f"patflow comparison of run {config.run_id} (config {config.config_sha256()[:12]})",
     )
 
 
@@ -195,23 +236,20 @@ def scheduled_sweep(
     chunk_size: int = 16,
     dask_address: str | None = None,
     overwrite: bool = False,
+    config_path: str | None = None,
 ) -> SweepSummary:
-    """Deployment entry point: plain JSON parameters, a dated run id by default."""
-    from tasks.policies import parse_policy_spec
+    """Deployment entry point: plain JSON parameters (or ``config_path``, a sweep YAML file),
+    a dated run id by default."""
+    from tasks.sweep_config import ResolveOptions, config_from_flags, flags_document, load_sweep_config
 
-    specs = tuple(parse_policy_spec(p) for p in policies)
-    config = RunConfig(
-        run_id=run_id or default_run_id(benchmark),
-        benchmark=benchmark,
-        policies=specs,
-        generator=ModelConfig(generator, api_base=api_base),
-        planner=ModelConfig(planner, api_base=api_base),
-        extra_models=policy_models(specs, api_base),
-        seeds=seeds,
-        limit=limit,
-        store=str(Path(store).resolve()),
-        chunk_size=chunk_size,
-    )
+    if config_path:
+        config = load_sweep_config(Path(config_path), ResolveOptions(run_id=run_id, dask_address=dask_address))
+    else:
+        document = flags_document(
+            benchmark=benchmark, policies=policies, generator=generator, planner=planner, api_base=api_base,
+            api_key_env=None, max_concurrency=None, model_entries={}, seeds=seeds, limit=limit, run_id=run_id,
+            temperature=0.2, max_tokens=1024, chunk_size=chunk_size,
+        )  # fmt: skip
+        config = config_from_flags(document, ResolveOptions(store=store, dask_address=dask_address))
     claim_run(config, overwrite)
-    return sweep.with_options(task_runner=make_task_runner(dask_address))(config)
-
+    return sweep.with_options(task_runner=make_task_runner(config.dask_address))(config)

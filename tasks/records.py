@@ -122,19 +122,27 @@ MODEL_PARAMS = ("generator", "planner")  # policy parameters that name a model, 
 class PolicySpec:
     name: str
     params: tuple[tuple[str, Any], ...] = ()
+    # A user's name for this variant (a sweep config's ``label:``); None = derived from params.
+    custom_label: str | None = None
 
     def param(self, key: str, default: Any) -> Any:
         return dict(self.params).get(key, default)
 
     @property
     def label(self) -> str:
-        """The name, plus any parameters other than the models (which rows carry in their own
-        columns): ``pat`` and ``pat:max_plans=1`` are different rows of every comparison."""
+        """The user's label, else the name plus any parameters other than the models (which rows
+        carry in their own columns): ``pat`` and ``pat:max_plans=1`` are different rows of every
+        comparison."""
+        if self.custom_label:
+            return self.custom_label
         rest = [f"{key}={value}" for key, value in self.params if key not in MODEL_PARAMS]
         return self.name + (":" + ",".join(rest) if rest else "")
 
     def to_json(self) -> str:
-        return json.dumps({"name": self.name, "params": dict(self.params)}, sort_keys=True)
+        document: dict[str, Any] = {"name": self.name, "params": dict(self.params)}
+        if self.custom_label:  # absent when unset, so unlabelled specs keep their stored JSON
+            document["label"] = self.custom_label
+        return json.dumps(document, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -237,48 +245,119 @@ class WorkItemResult:
     finished_at_s: float
 
 
+# --------------------------------------------------------------------------- sweeps
+IMPORT_PREAMBLES = ("standard", "none")  # what a benchmark's programs may import without asking
+
+
 @dataclass(frozen=True)
-class RunConfig:
-    run_id: str
-    benchmark: str
-    policies: tuple[PolicySpec, ...]
+class BenchmarkSelection:
+    """One benchmark of a sweep and which of its problems run (applied in this order: the
+    ``task_ids`` listed, then a seeded ``sample`` of N, then the first ``limit``)."""
+
+    name: str  # built-in name or the resolved path of a custom file
+    dataset: DatasetInfo | None = None  # what the name resolved to when the config was checked
+    limit: int | None = None
+    task_ids: tuple[str, ...] | None = None
+    sample: int | None = None
+    sample_seed: int = 0
+    public_tests: str = "default"  # "default" | "none"
+    imports: str = "none"  # import preamble of verified programs: "none" | "standard" (tasks/preamble.py)
+    problems_selected: int = 0  # how many problems the subset held when the config was checked
+
+
+@dataclass(frozen=True)
+class ModelConfiguration:
+    """A named generator x planner pair: one column group of every comparison."""
+
+    name: str
     generator: ModelConfig
     planner: ModelConfig
+
+
+@dataclass(frozen=True)
+class PolicyVariant:
+    """A policy with its parameters (and label), run on the named model configurations."""
+
+    spec: PolicySpec
+    configurations: tuple[str, ...]  # names of ModelConfiguration entries
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Limits applied in every verification's child process (see ``sandbox.types.Limits``)."""
+
+    memory_mb: int = 1024
+    max_processes: int = 16
+    file_size_mb: int = 16
+    open_files: int = 64
+    output_bytes: int = 64 * 1024
+    default_timeout_s: float = 5.0  # per test, where the benchmark gives no limit
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole sweep, resolved and checked once: benchmarks x policy variants x model
+    configurations x seeds, and how to run it. Built by ``tasks.sweep_config`` from a YAML file
+    or from the command line's flags (the same object and hash either way)."""
+
+    run_id: str
+    benchmarks: tuple[BenchmarkSelection, ...]
+    policies: tuple[PolicyVariant, ...]
+    configurations: tuple[ModelConfiguration, ...]
     seeds: int = 1
-    limit: int | None = None
+    temperature: float | None = None  # None: each policy's own temperatures (its parameters)
+    max_tokens: int = 1024
+    sandbox: SandboxSettings = SandboxSettings()
     store: str = "data/runs"
-    chunk_size: int = 16
     data_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Configurations of models that policies name in their parameters (generator=, planner=).
-    extra_models: tuple[ModelConfig, ...] = ()
-    # Import preamble for every verification of the run: "none" | "standard" (tasks/preamble.py).
-    imports: str = "none"
+    cache_dir: str | None = None  # response cache; None = no cache
+    chunk_size: int = 16
+    item_concurrency: int = 32  # work items in flight per chunk
+    verify_concurrency: int | None = None  # sandbox runs per worker; None = from the CPU count
+    workers: int | None = None  # local Dask worker processes; None = CPU count
+    dask_address: str | None = None
+    # The simulator skill standing in for each model under --estimate: (model string, skill).
+    estimate_skills: tuple[tuple[str, str], ...] = ()
+    source: str = "command line"  # the config file it came from
 
-    def __post_init__(self) -> None:
-        from tasks.preamble import check_imports_mode
+    def configuration(self, name: str) -> ModelConfiguration:
+        return next(c for c in self.configurations if c.name == name)
 
-        check_imports_mode(self.imports)
+    def model_configs(self) -> tuple[ModelConfig, ...]:
+        """Every distinct model of the sweep, in first-use order."""
+        seen: dict[str, ModelConfig] = {}
+        for configuration in self.configurations:
+            for config in (configuration.generator, configuration.planner):
+                seen.setdefault(config.model, config)
+        return tuple(seen.values())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
 
     def config_sha256(self) -> str:
         """Hash of what changes results. Throughput and fault settings (concurrency, rate limits,
-        timeouts, retries), the key variable's name, chunking and paths can change between a
-        run and its resume."""
+        timeouts, retries), the key variable's name, names of entries (not stored in any row),
+        chunking, paths and the estimate's stand-ins can change between a run and its resume."""
         document = asdict(self)
-        for name in ("store", "chunk_size"):
+        for name in _RUN_ONLY_FIELDS:
             document.pop(name)
-        if self.imports == "none":  # the behaviour before the field existed: old runs keep their hash
-            document.pop("imports")
-        document["extra"] = {k: v for k, v in self.extra.items() if k != "cache_dir"}
-        for config in (document["generator"], document["planner"], *document["extra_models"]):
-            for name in _THROUGHPUT_FIELDS:
-                config.pop(name)
+        for configuration in document["configurations"]:
+            configuration.pop("name")
+            for role in ("generator", "planner"):
+                for name in _THROUGHPUT_FIELDS:
+                    configuration[role].pop(name)
+        for variant in document["policies"]:
+            names = variant.pop("configurations")
+            variant["models"] = sorted(
+                [self.configuration(n).generator.model, self.configuration(n).planner.model] for n in names
+            )
         return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
+_RUN_ONLY_FIELDS = (
+    "store", "data_dir", "cache_dir", "chunk_size", "item_concurrency", "verify_concurrency", "workers",
+    "dask_address", "estimate_skills", "source",
+)
 _THROUGHPUT_FIELDS = (
     "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s", "max_retries",
 )

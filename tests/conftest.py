@@ -1,4 +1,10 @@
-"""Shared test setup: offline defaults, the real datasets from ../shared, zero retry waits."""
+"""Shared test setup: the environment defaults (``flows/environment.py``), offline; the real
+datasets from ../shared when they are beside the checkout; zero retry waits.
+
+A test that needs a benchmark file patflow does not bundle uses the ``require_builtin`` fixture: it
+skips, naming the file and ``PATFLOW_DATA_DIR``, when the file is not on disk. Nothing in the
+suite downloads (``PATFLOW_OFFLINE=1``).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,38 @@ from pathlib import Path
 
 import pytest
 
+from flows import environment
+
+environment.apply(environment.TEST_DEFAULTS)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-os.environ.setdefault("PREFECT_HOME", str(Path.home() / ".prefect"))
 if SHARED_DATASETS.is_dir():
     os.environ.setdefault("PATFLOW_DATA_DIR", str(SHARED_DATASETS))
+
+DATA_HINT = "set PATFLOW_DATA_DIR to a directory laid out like shared/datasets (or put ../shared beside the checkout)"
+
+
+def skip_unless_builtin(name: str) -> None:
+    """Skip the calling test unless the built-in benchmark ``name``'s file is on disk."""
+    from tasks.benchmarks.sources import BUILTIN_SOURCES, locate, resolve_data_dir
+
+    source = BUILTIN_SOURCES[name]
+    if locate(source, None) is None:
+        expected = resolve_data_dir(None) / source.subdir / source.file_name
+        pytest.skip(f"needs the {name} file {source.subdir}/{source.file_name} (not at {expected}); {DATA_HINT}")
+
+
+@pytest.fixture
+def require_builtin():
+    """``require_builtin("mbpp")`` in a test: skip with the reason unless the file is on disk."""
+    return skip_unless_builtin
 
 
 @pytest.fixture
 def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
-        pytest.skip("../shared/datasets is not beside this checkout")
+        pytest.skip(f"needs ../shared/datasets beside this checkout (the pinned upstream files); {DATA_HINT}")
     return SHARED_DATASETS
 
 

@@ -111,3 +111,74 @@ def test_sweep_through_litellm_openai_http_path_to_a_real_loopback_server(prefec
     uncached = sum(1 for _, cached, _ in calls if not cached)
     assert stats["requests"] == uncached > 0  # every call that was not a cache hit reached the server
     assert query(f"select count(*) from {parquet(store, 'outcomes')}")[0][0] == 8
+
+
+def test_two_benchmarks_and_two_model_configurations_in_one_run(prefect_harness, tmp_path):
+    """One flow run over two benchmarks that share task ids (HumanEval and a copy of its first
+    problems under another name) x two model configurations: no work-item key collides, the
+    comparison is printed per benchmark, the flow publishes it as an artifact, resume is exact."""
+    import gzip
+    import json
+    import textwrap
+
+    from prefect.artifacts import Artifact
+
+    from tasks.benchmarks.sources import packaged_humaneval_path
+
+    with gzip.open(packaged_humaneval_path(), "rt") as handle:
+        rows = [json.loads(line) for _, line in zip(range(3), handle)]
+    copy = tmp_path / "he-copy.jsonl"
+    copy.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    store = tmp_path / "runs"
+    config = tmp_path / "sweep.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        run_id: matrix
+        store: {store}
+        cache_dir: {tmp_path / "cache"}
+        benchmarks:
+          - {{name: humaneval, limit: 3}}
+          - {{name: {copy}}}
+        models:
+          small: {{model: sim/small}}
+          large: {{model: sim/large}}
+        configurations:
+          - {{name: small+large, generator: small, planner: large}}
+          - {{name: large, generator: large, planner: large}}
+        policies:
+          - {{name: pat, configurations: [small+large]}}
+          - {{name: standard}}
+        concurrency: {{chunk_size: 4}}
+    """))
+    result = run_cli("run", "--config", str(config), "--workers", "1")
+    assert "compare_policies — humaneval — run matrix" in result.output
+    assert "compare_policies — he-copy — run matrix" in result.output
+
+    keys = query(
+        f"select dataset_name, generator_model, planner_model, task_id, policy, seed from {parquet(store, 'outcomes')}"
+    )
+    assert len(keys) == len(set(keys)) == 2 * 3 * 3  # benchmarks x problems x (pat, standard, standard)
+    assert {k[3] for k in keys if k[0] == "he-copy"} == {k[3] for k in keys if k[0] == "humaneval"}
+    assert {(k[1], k[4]) for k in keys} == {("sim/small", "pat"), ("sim/small", "standard"), ("sim/large", "standard")}
+
+    from flows.sweep import comparison_by_benchmark
+
+    tables = dict(comparison_by_benchmark(str(store), "matrix"))
+    assert set(tables) == {"humaneval", "he-copy"}
+    for table in tables.values():
+        rows = table.to_pylist()
+        assert len(rows) == 3 and all(row["problems"] == 3 and row["work_items"] == 3 for row in rows)
+
+    artifact = Artifact.get("comparison-matrix")
+    assert artifact is not None and "## humaneval" in artifact.data and "## he-copy" in artifact.data
+    assert "| pat | sim/small | sim/large |" in artifact.data
+
+    manifest = json.loads((store / "manifests" / "matrix.json").read_text())
+    assert manifest["extra"]["work_items_total"] == 18
+    assert [b["dataset"]["name"] for b in manifest["config"]["benchmarks"]] == ["humaneval", "he-copy"]
+
+    # lose one committed chunk: the same command re-runs exactly its items
+    chunk = sorted((store / "outcomes").rglob("*.parquet"))[0]
+    lost = query(f"select count(*) from read_parquet('{chunk}')")[0][0]
+    chunk.unlink()
+    result = run_cli("run", "--config", str(config), "--workers", "1")
+    assert f"{lost} work items run ({18 - lost} already stored)" in result.output

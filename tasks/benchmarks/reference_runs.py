@@ -10,7 +10,7 @@ job key plus a hash of the program and tests it ran: only the first load of a fi
 execution, and a loader change recomputes only the jobs it alters. Each run records the
 sandbox source fingerprint it ran under; when the sandbox changes, runs with a non-passing
 test are redone (the failure may have been the sandbox's), passing ones are kept. Cache files are pickles in the user's own cache directory
-(``PATFLOW_CACHE_DIR`` or ``~/.cache/patflow``); writes are atomic (temp file, fsync, rename).
+(``PATFLOW_DATASET_CACHE_DIR`` or ``~/.cache/patflow``); writes are atomic (temp file, fsync, rename).
 A corrupt or unreadable cache file is ignored and rebuilt, never trusted partially.
 """
 

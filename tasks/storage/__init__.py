@@ -17,6 +17,7 @@ from tasks.storage.manifest import ManifestMismatch, read_manifest, remove_run, 
 from tasks.storage.schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 from tasks.storage.views import (
     QueryError,
+    completed_work_item_keys,
     completed_work_item_specs,
     completed_work_items,
     connect,
@@ -35,6 +36,7 @@ __all__ = [
     "ManifestMismatch",
     "QueryError",
     "check_run_id",
+    "completed_work_item_keys",
     "completed_work_item_specs",
     "completed_work_items",
     "connect",

@@ -36,7 +36,7 @@ import pyarrow as pa
 from tasks.storage.schemas import SCHEMAS, TABLE_NAMES
 from tasks.storage.writer import check_run_id
 
-WORK_ITEM_KEY = ("run_id", "generator_model", "planner_model", "task_id", "policy_spec", "seed")
+WORK_ITEM_KEY = ("run_id", "dataset_name", "generator_model", "planner_model", "task_id", "policy_spec", "seed")
 
 
 class QueryError(ValueError):
@@ -151,6 +151,22 @@ def completed_work_item_specs(store: str | Path, run_id: str) -> set[tuple[str, 
     finally:
         con.close()
     return {(task_id, spec, int(seed)) for task_id, spec, seed in rows}
+
+
+def completed_work_item_keys(store: str | Path, run_id: str) -> set[tuple[str, str, str, str, str, int]]:
+    """(dataset_name, generator_model, planner_model, task_id, policy_spec JSON, seed) of every
+    committed work item of ``run_id``: the sweep's resume key (``tasks.sweep.WorkItem.key``).
+    One run may hold several benchmarks (which can share task ids) and model configurations."""
+    con = connect(store, [run_id], outcomes_only=True)
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT dataset_name, generator_model, planner_model, task_id, policy_spec, seed"
+            " FROM outcomes WHERE run_id = $run_id",
+            {"run_id": run_id},
+        ).fetchall()
+    finally:
+        con.close()
+    return {(*row[:5], int(row[5])) for row in rows}
 
 
 def pending_work_items(

@@ -8,7 +8,6 @@ seconds, not minutes). Full sweeps of every built-in are ``@pytest.mark.slow`` a
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 
@@ -18,6 +17,7 @@ import sandbox
 from sandbox.types import AssertTests, CallTests, CheckFunctionTests, ExecutionRequest, StdioTests
 from tasks.benchmarks import UPSTREAM_DATA_BUGS, builtin_names, load_benchmark
 from tasks.benchmarks.selfcheck import check_references
+from tasks.benchmarks.sources import BUILTIN_SOURCES
 from tasks.records import Problem
 
 # Mbpp/787's 101 plus inputs all expect "no match": a None-returning mutant passes that suite
@@ -38,46 +38,24 @@ def _slice_file(shared_datasets, tmp_path, relative: str, special: list[str], co
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def sandbox_loses_none_outputs() -> bool:
-    """True while the sandbox reports a returned None as "no output reported" (a sandbox bug:
-    a CallTests expected value of None can then never pass). Probed, not assumed."""
-    result = sandbox.execute(ExecutionRequest("def f():\n    return None\n", CallTests("f", ((),), (None,))))
-    return not result.passed
-
-
-@functools.lru_cache(maxsize=1)
-def sandbox_raises_on_huge_int_detail() -> bool:
-    """True while a failed CallTests comparison against an int of more than 4300 digits makes
-    ``sandbox.execute`` raise (a sandbox bug: repr() of the expected value in the failure
-    detail hits Python's int-to-str limit; execute must never raise). Probed, not assumed."""
-    try:
-        sandbox.execute(ExecutionRequest("def f():\n    return None\n", CallTests("f", ((),), (10**5000,))))
-    except ValueError:
-        return True
-    return False
-
-
 def test_sandbox_failure_detail_survives_huge_ints():
-    if sandbox_raises_on_huge_int_detail():
-        pytest.xfail("sandbox bug: execute() raises ValueError formatting a >4300-digit expected int")
-
-
-def _none_output_failure(check) -> bool:
-    return all(passed or "no output reported" in detail for _name, passed, detail in check.suites)
+    """A failed comparison against an int of more than 4300 digits is a verdict with a detail
+    (repr() of such an int raises in Python 3.11+; execute must never raise)."""
+    result = sandbox.execute(ExecutionRequest("def f():\n    return None\n", CallTests("f", ((),), (10**5000,))))
+    assert result.status == "failed" and not result.passed
+    assert "int of 16610 bits" in result.tests[0].detail and "got None" in result.tests[0].detail
 
 
 def test_sandbox_passes_expected_none():
-    """Guards the workaround below: once the sandbox compares None outputs, it is inert."""
-    if sandbox_loses_none_outputs():
-        pytest.xfail("sandbox bug: a function returning None is 'no output reported' when expected=(None,)")
+    """A function returning None passes a CallTests case that expects None (HumanEval/12's
+    doctest examples need it), and fails one that expects something else."""
+    assert sandbox.execute(ExecutionRequest("def f():\n    return None\n", CallTests("f", ((),), (None,)))).passed
+    assert not sandbox.execute(ExecutionRequest("def f():\n    return None\n", CallTests("f", ((),), (0,)))).passed
 
 
 def _assert_references_pass_and_mutants_fail(problems, dataset: str) -> None:
     good = check_references(problems)
     failing = [c for c in good if not c.hidden_passed and f"{dataset}:{c.task_id}" not in UPSTREAM_DATA_BUGS]
-    if sandbox_loses_none_outputs():  # only failures caused by that sandbox bug are excused
-        failing = [c for c in failing if not _none_output_failure(c)]
     assert not failing, failing[:3]
     assert not [c for c in good if c.public_passed is False]
     bad = check_references(problems, mutate=True)
@@ -86,12 +64,6 @@ def _assert_references_pass_and_mutants_fail(problems, dataset: str) -> None:
     # a suite a mutant passes tests nothing; the only known one is upstream's (see docs)
     assert {(dataset, c.task_id) for c in bad if c.any_hidden_passed} <= KNOWN_WEAK_SUITES
     harness_errors = [c for c in good + bad if c.harness_errors]
-    if sandbox_raises_on_huge_int_detail():  # only errors caused by that sandbox bug are excused
-        harness_errors = [
-            c for c in harness_errors
-            if not all(passed or "Exceeds the limit (4300 digits)" in detail or not detail.startswith("harness_error")
-                       for _name, passed, detail in c.suites)
-        ]
     assert not harness_errors, harness_errors[:3]
 
 
@@ -117,7 +89,8 @@ def test_builtin_names():
     assert builtin_names() == ["humaneval", "humaneval+", "humaneval+mini", "mbpp", "mbpp-sanitized", "mbpp+", "stdio-demo"]
 
 
-def test_mbpp_full_quirks():
+def test_mbpp_full_quirks(require_builtin):
+    require_builtin("mbpp")
     benchmark = load_benchmark("mbpp")
     problems = {p.task_id: p for p in benchmark.problems}
     assert len(problems) == 974 and "MBPP/1" in problems and "MBPP/974" in problems
@@ -138,13 +111,15 @@ def test_mbpp_full_quirks():
     _assert_references_pass_and_mutants_fail(benchmark.problems[10:40] + (p367, problems["MBPP/927"]), "mbpp")
 
 
-def test_mbpp_public_none_keeps_name_and_signature_but_no_example():
+def test_mbpp_public_none_keeps_name_and_signature_but_no_example(require_builtin):
+    require_builtin("mbpp")
     problem = load_benchmark("mbpp", public_tests="none").problems[10]
     assert problem.public_tests is None
     assert "assert" not in problem.prompt and "def remove_Occ(s,ch):" in problem.prompt
 
 
-def test_mbpp_sanitized():
+def test_mbpp_sanitized(require_builtin):
+    require_builtin("mbpp-sanitized")
     benchmark = load_benchmark("mbpp-sanitized")
     assert len(benchmark.problems) == 427
     with_imports = [p for p in benchmark.problems if p.hidden_suites[0].tests.imports]
@@ -163,8 +138,7 @@ def test_humaneval():
     assert sum(p.public_tests is not None for p in benchmark.problems) == 147
     # HumanEval/47's docstring example median([-10, 4, 6, 1000, 10, 20]) -> 15.0 is wrong upstream
     assert problems["HumanEval/47"].public_tests == CallTests("median", (([3, 1, 2, 4, 5],),), (3,))
-    if not sandbox_loses_none_outputs():
-        assert problems["HumanEval/12"].public_tests.expected[0] is None  # doctest: no output means None
+    assert problems["HumanEval/12"].public_tests.expected[0] is None  # doctest: no output means None
     p0 = problems["HumanEval/0"]
     assert p0.reference_solution.startswith(p0.prompt) and p0.completion_prefix == p0.prompt
     for problem in benchmark.problems:
@@ -174,7 +148,8 @@ def test_humaneval():
     )
 
 
-def test_humaneval_plus_mini_all_references():
+def test_humaneval_plus_mini_all_references(require_builtin):
+    require_builtin("humaneval+mini")
     benchmark = load_benchmark("humaneval+mini")
     problems = {p.task_id: p for p in benchmark.problems}
     assert len(problems) == 164 and benchmark.info.version == "v0.1.10"
@@ -241,7 +216,9 @@ def test_stdio_demo():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["humaneval", "humaneval+", "humaneval+mini", "mbpp", "mbpp-sanitized", "mbpp+", "stdio-demo"])
-def test_full_reference_sweep(name):
+def test_full_reference_sweep(name, require_builtin):
+    if name in BUILTIN_SOURCES:
+        require_builtin(name)
     benchmark = load_benchmark(name)
     for problem in benchmark.problems:
         _assert_no_hidden_leak(problem)

@@ -25,7 +25,7 @@ HUMANEVAL_ROW = {
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATFLOW_DATASET_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def write_jsonl(path: Path, rows: list) -> Path:
@@ -227,7 +227,7 @@ def test_second_load_comes_from_the_cache_and_a_corrupt_cache_is_rebuilt(tmp_pat
     with pytest.raises(AssertionError, match="must not execute"):
         load_benchmark(str(path))  # torn cache files are ignored, so the work is redone
     monkeypatch.undo()
-    monkeypatch.setenv("PATFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATFLOW_DATASET_CACHE_DIR", str(tmp_path / "cache"))
     assert load_benchmark(str(path)) == first
 
 

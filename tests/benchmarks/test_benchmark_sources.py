@@ -61,6 +61,7 @@ def test_missing_file_with_failing_download_says_where_and_from_which_url(tmp_pa
     def refuse(url, timeout):
         raise OSError("network unreachable")
 
+    monkeypatch.delenv("PATFLOW_OFFLINE", raising=False)  # the suite's default; urlopen is replaced
     monkeypatch.setattr(sources.urllib.request, "urlopen", refuse)
     with pytest.raises(BenchmarkError, match=r"file not found and download failed \(network unreachable\); fetch https://"):
         load_benchmark("mbpp-sanitized", str(tmp_path))

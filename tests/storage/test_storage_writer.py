@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from storage_builders import Call, Check, make_item
 
-from tasks.records import ModelConfig, PolicySpec, RunConfig
+from tasks.records import BenchmarkSelection, ModelConfig, ModelConfiguration, PolicySpec, PolicyVariant, RunConfig
 from tasks.storage import (
     SCHEMA_VERSION,
     SCHEMAS,
@@ -156,10 +156,12 @@ def test_old_schema_file_reads_new_columns_as_null(store):
 def run_config(run_id="r1", seeds=1):
     return RunConfig(
         run_id=run_id,
-        benchmark="humaneval",
-        policies=(PolicySpec("standard"), PolicySpec("pat", (("max_replans", 2),))),
-        generator=ModelConfig("sim/small"),
-        planner=ModelConfig("sim/large"),
+        benchmarks=(BenchmarkSelection("humaneval"),),
+        policies=(
+            PolicyVariant(PolicySpec("standard"), ("main",)),
+            PolicyVariant(PolicySpec("pat", (("max_replans", 2),)), ("main",)),
+        ),
+        configurations=(ModelConfiguration("main", ModelConfig("sim/small"), ModelConfig("sim/large")),),
         seeds=seeds,
     )
 
@@ -170,7 +172,7 @@ def test_manifest_roundtrip_resume_and_mismatch(store):
     assert path == store / "manifests" / "r1.json"
     manifest = read_manifest(store, "r1")
     assert manifest["config_sha256"] == config.config_sha256()
-    assert manifest["config"]["generator"]["model"] == "sim/small"
+    assert manifest["config"]["configurations"][0]["generator"]["model"] == "sim/small"
     assert manifest["dataset"] == {"name": "humaneval", "version": "1"}
     assert manifest["started_at"] and manifest["patflow_version"]
     write_manifest(store, config, {})  # same config: a resume
