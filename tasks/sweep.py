@@ -65,6 +65,8 @@ class ChunkSummary:
     model_calls: int
     model_errors: int
     cost_usd: float
+    sandbox_executions: int = 0  # programs actually run (verdict-cache misses)
+    verdicts_cached: int = 0  # verifications answered from the verdict cache
 
 
 def plan_work_items(
@@ -124,6 +126,31 @@ def _model_client(cache_dir: str | None):
     return _clients[cache_dir]
 
 
+_verifiers: dict[str | None, object] = {}
+
+
+def _verifier(cache_dir: str | None):
+    """One verifier per worker process and cache directory; with a cache directory, verdicts
+    are remembered (``tasks.verdict_cache``), so an identical rerun executes nothing."""
+    if cache_dir not in _verifiers:
+        from tasks.verdict_cache import CachedVerifier, VerdictCache
+        from tasks.verification import verify
+
+        if cache_dir:
+            _verifiers[cache_dir] = CachedVerifier(VerdictCache(cache_dir))
+        else:
+            _verifiers[cache_dir] = CachedVerifier(_NoVerdictCache(), verify)
+    return _verifiers[cache_dir]
+
+
+class _NoVerdictCache:
+    def get(self, key):
+        return None
+
+    def put(self, key, verdict):
+        pass
+
+
 def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):
     from tasks.models import cost_usd, model_pricing
 
@@ -170,23 +197,30 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of) -> list[
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     """Run every work item of the chunk and commit the results to the store."""
     from tasks.storage import write_chunk
-    from tasks.verification import verify
-
-    def verifier(program, tests, time_limits_s):
-        return verify(program, tests, time_limits_s=time_limits_s)
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
+    verifier = _verifier(chunk.cache_dir)
+    executions_before, hits_before = verifier.executions, verifier.hits
     results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of))
     write_chunk(chunk.store, results)
-    return summarize(results)
+    # Counters are per process; a worker runs one chunk at a time (threads_per_worker=1).
+    return summarize(
+        results,
+        sandbox_executions=verifier.executions - executions_before,
+        verdicts_cached=verifier.hits - hits_before,
+    )
 
 
-def summarize(results: Sequence[WorkItemResult]) -> ChunkSummary:
+def summarize(
+    results: Sequence[WorkItemResult], sandbox_executions: int = 0, verdicts_cached: int = 0
+) -> ChunkSummary:
     return ChunkSummary(
         items=len(results),
         passed=sum(r.outcome.passed for r in results),
         model_calls=sum(len(r.calls) for r in results),
         model_errors=sum(1 for r in results for c in r.calls if c.error),
         cost_usd=sum(c.cost_usd for r in results for c in r.calls),
+        sandbox_executions=sandbox_executions,
+        verdicts_cached=verdicts_cached,
     )
