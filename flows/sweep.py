@@ -44,6 +44,8 @@ class SweepSummary:
     cost_usd: float
     chunks_failed: int
     elapsed_s: float
+    sandbox_executions: int = 0
+    verdicts_cached: int = 0
 
 
 def make_task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
@@ -119,11 +121,12 @@ def _progress() -> Progress:
 def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSummary:
     """Run every (problem, policy, seed) of ``config`` not already in the store."""
     from tasks.benchmarks import load_benchmark
-    from tasks.storage import completed_work_item_specs
+    from tasks.storage import completed_work_item_specs, remove_uncommitted
 
     started = time.monotonic()
     benchmark = load_benchmark(config.benchmark, config.data_dir)
     problems = benchmark.problems[: config.limit] if config.limit else benchmark.problems
+    remove_uncommitted(config.store, config.run_id)  # leftovers of chunks that died uncommitted
     done = completed_work_item_specs(config.store, config.run_id)
     models = RoleModels(config.generator, config.planner)
     items = plan_work_items(
@@ -178,6 +181,8 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
         cost_usd=sum(s.cost_usd for s in summaries),
         chunks_failed=failed_chunks,
         elapsed_s=time.monotonic() - started,
+        sandbox_executions=sum(s.sandbox_executions for s in summaries),
+        verdicts_cached=sum(s.verdicts_cached for s in summaries),
     )
 
 
@@ -213,5 +218,8 @@ def scheduled_sweep(
         chunk_size=chunk_size,
     )
     claim_run(config, overwrite)
-    return sweep.with_options(task_runner=make_task_runner(dask_address))(config)
+    from flows.cluster import shared_prefect_api
+
+    with shared_prefect_api():
+        return sweep.with_options(task_runner=make_task_runner(dask_address))(config)
 

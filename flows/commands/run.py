@@ -76,6 +76,7 @@ def run(
     ),
 ) -> None:
     """Run policies over a benchmark on Dask through Prefect, store Parquet, print the comparison."""
+    from flows.cluster import shared_prefect_api
     from flows.commands.report import print_report
     from flows.sweep import claim_run, make_task_runner, sweep
 
@@ -88,14 +89,19 @@ def run(
     # timeouts; two per core is what the demo measured fastest (a run is partly fork/IO wait).
     local_workers = None if dask_address else (workers or os.cpu_count() or 1)
     verify_concurrency = max(2, 2 * (os.cpu_count() or 1) // local_workers) if local_workers else None
-    summary = sweep.with_options(task_runner=make_task_runner(dask_address, workers))(
-        config, verify_concurrency=verify_concurrency
-    )
+    with shared_prefect_api():  # the flow and every worker report to one API
+        summary = sweep.with_options(task_runner=make_task_runner(dask_address, workers))(
+            config, verify_concurrency=verify_concurrency
+        )
     typer.echo(
         f"run {summary.run_id}: {summary.work_items_run} work items run"
         f" ({summary.work_items_skipped} already stored), {summary.passed} passed,"
         f" {summary.model_calls} model calls ({summary.model_errors} failed),"
         f" ${summary.cost_usd:.4f} list price, {summary.elapsed_s:.1f}s"
+    )
+    typer.echo(
+        f"sandbox: {summary.sandbox_executions} programs run,"
+        f" {summary.verdicts_cached} verdicts from the cache"
     )
     typer.echo(f"results: {config.store}  (query with `patflow report --store {config.store}`)")
     params = {"reference_generator": reference_generator} if reference_generator else None
