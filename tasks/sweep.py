@@ -194,16 +194,27 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of) -> list[
             await closer()
 
 
+# Where this worker process's chunk time went (read by benchmarks/sweep_bench.py).
+PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0}
+
+
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     """Run every work item of the chunk and commit the results to the store."""
+    import time
+
     from tasks.storage import write_chunk
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
     verifier = _verifier(chunk.cache_dir)
     executions_before, hits_before = verifier.executions, verifier.hits
+    started = time.perf_counter()
     results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of))
+    policy_done = time.perf_counter()
     write_chunk(chunk.store, results)
+    PROCESS_TIMINGS["chunks"] += 1
+    PROCESS_TIMINGS["policy_s"] += policy_done - started
+    PROCESS_TIMINGS["write_s"] += time.perf_counter() - policy_done
     # Counters are per process; a worker runs one chunk at a time (threads_per_worker=1).
     return summarize(
         results,

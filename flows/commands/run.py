@@ -103,6 +103,11 @@ def run(
         f"sandbox: {summary.sandbox_executions} programs run,"
         f" {summary.verdicts_cached} verdicts from the cache"
     )
+    if not summary.chunks_failed:  # a finished run: its chunk files become one per table
+        from tasks.storage.compact import compact_run
+
+        compacted = compact_run(config.store, config.run_id)
+        typer.echo(f"store: {compacted.files_before} chunk files compacted to {compacted.files_after}")
     typer.echo(f"results: {config.store}  (query with `patflow report --store {config.store}`)")
     params = {"reference_generator": reference_generator} if reference_generator else None
     print_report(config.store, [config.run_id], params=params, fmt=output_format)

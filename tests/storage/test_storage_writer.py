@@ -221,3 +221,31 @@ def test_remove_run_deletes_only_that_run(store):
     assert completed(store, "r1") == set()
     assert len(completed(store, "r2")) == 2
     write_manifest(store, run_config("r1", seeds=5), {})  # allowed after removal
+
+
+def test_compaction_keeps_exactly_once_in_the_views_and_the_raw_files(store):
+    from tasks.storage.compact import compact_run
+
+    write_chunk(store, two_items())
+    item = make_item("t/5", "pat", 0, calls=(Call("generator", 10, 1), Call("planner", 20, 2)),
+                     checks=(Check("public", False),))
+    write_chunk(store, [item])
+    write_chunk(store, [item, make_item("t/6", "standard", 0)])  # t/5 committed twice
+    crashed = write_chunk(store, [make_item("t/7", "pat", 0, calls=(Call("generator", 1, 1),))])
+    crashed.outcomes.unlink()  # an uncommitted leftover is not carried into the compacted file
+    write_chunk(store, two_items("r2"))
+    before = connect(store, ["r1"])
+    expected = {table: sorted(before.sql(f"SELECT * EXCLUDE (chunk_id) FROM {table}").fetchall(), key=repr)
+                for table in ("calls", "verifications", "outcomes")}
+    before.close()
+
+    result = compact_run(store, "r1")
+    assert (result.files_before, result.files_after, result.work_items) == (11, 3, 4)  # 4 chunks, one without its outcomes file
+    after = connect(store, ["r1"])
+    for table, rows in expected.items():
+        assert sorted(after.sql(f"SELECT * EXCLUDE (chunk_id) FROM {table}").fetchall(), key=repr) == rows
+    assert (raw_count(store / "outcomes", "run_id=r1"), raw_count(store / "calls", "run_id=r1")) == (4, 5)
+    assert completed(store, "r2") == {("t/0", "pat", 0), ("t/1", "standard", 1)}  # other runs untouched
+    again = compact_run(store, "r1")
+    assert (again.files_before, again.files_after) == (3, 3)
+    assert raw_count(store / "outcomes", "run_id=r1") == 4
