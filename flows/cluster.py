@@ -41,3 +41,16 @@ def shared_prefect_api() -> Iterator[str | None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = previous
+
+
+def cluster_threads() -> int:
+    """Worker threads of the running flow's Dask cluster: how many chunks can run at once, and
+    so the share of each model's limits one chunk gets (``ChunkSpec.limit_share``). 1 outside
+    a Dask-backed flow run."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    client = getattr(getattr(context, "task_runner", None), "_client", None)
+    if client is None:
+        return 1
+    return max(1, sum(client.nthreads().values()))

@@ -26,6 +26,7 @@ from prefect.futures import as_completed
 from prefect_dask import DaskTaskRunner
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.cluster import cluster_threads
 from tasks.policies.driver import GenerationSettings, RoleModels
 from tasks.records import ModelConfig, RunConfig
 from tasks.sweep import ChunkSpec, ChunkSummary, chunk_work_items, plan_work_items, run_chunk
@@ -145,6 +146,7 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
         ),
         cache_dir=config.extra.get("cache_dir"),
         verify_concurrency=verify_concurrency,
+        limit_share=cluster_threads(),  # model limits hold for the whole sweep, not per worker
     )
     futures = [run_chunk_task.submit(chunk) for chunk in chunks]
     future_sizes = {future.task_run_id: len(chunk.items) for future, chunk in zip(futures, chunks)}

@@ -56,6 +56,10 @@ class ChunkSpec:
     item_concurrency: int = 32
     verify_concurrency: int | None = None  # default: the worker's CPU count
     cache_dir: str | None = None
+    # How many chunks may run at once across the cluster (its worker threads): each chunk gets
+    # that share of every model's max_concurrency / requests_per_minute / tokens_per_minute, so
+    # the limits a user wrote hold for the whole sweep, not per worker.
+    limit_share: int = 1
 
 
 @dataclass(frozen=True)
@@ -198,9 +202,44 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of) -> list[
 PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0}
 
 
+def share_limits(config: ModelConfig, share: int) -> ModelConfig:
+    """``config`` with its rate and concurrency limits divided by ``share`` (at least 1 call in
+    flight; rates stay positive)."""
+    from dataclasses import replace
+
+    if share <= 1:
+        return config
+    return replace(
+        config,
+        max_concurrency=max(1, config.max_concurrency // share),
+        requests_per_minute=None if config.requests_per_minute is None else config.requests_per_minute / share,
+        tokens_per_minute=None if config.tokens_per_minute is None else config.tokens_per_minute / share,
+    )
+
+
+def _shared_items(chunk: ChunkSpec) -> ChunkSpec:
+    if chunk.limit_share <= 1:
+        return chunk
+    from dataclasses import replace
+
+    items = tuple(
+        replace(
+            item,
+            models=RoleModels(
+                share_limits(item.models.generator, chunk.limit_share),
+                share_limits(item.models.planner, chunk.limit_share),
+            ),
+        )
+        for item in chunk.items
+    )
+    return replace(chunk, items=items)
+
+
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     """Run every work item of the chunk and commit the results to the store."""
     import time
+
+    chunk = _shared_items(chunk)
 
     from tasks.storage import write_chunk
 
