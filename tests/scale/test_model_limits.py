@@ -43,7 +43,8 @@ def test_two_real_workers_together_stay_under_the_requests_per_minute_written(tm
         )
     )
     server = SimServerProcess(free_port(), tmp_path / "sim.log", "--benchmark", "humaneval").start()
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    # A loaded machine needs minutes to start a fresh Prefect database.
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600")
     env.pop("PREFECT_API_URL", None)
     try:
         result = subprocess.run(

@@ -41,6 +41,7 @@ def environment(prefect_home: Path) -> dict[str, str]:
     env["PREFECT_HOME"] = str(prefect_home)  # never another process's database
     env.pop("PREFECT_API_URL", None)  # the CLI starts its own API, as a user's would
     env["PATFLOW_NO_TIMEOUT_RECHECK"] = "1"
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "600"  # a loaded machine
     return env
 
 
