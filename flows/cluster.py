@@ -54,3 +54,51 @@ def cluster_threads() -> int:
     if client is None:
         return 1
     return max(1, sum(client.nthreads().values()))
+
+
+def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None, store: str) -> str | None:
+    """On a worker: None if it can run this sweep's chunks, else what it lacks (one line)."""
+    import os
+    from pathlib import Path
+
+    try:
+        import tasks.sweep  # noqa: F401
+    except Exception as error:  # noqa: BLE001 - reported, not raised, across the wire
+        return f"cannot import patflow ({type(error).__name__}: {error}); install it in the worker's environment"
+    try:
+        from tasks.benchmarks import load_benchmark
+
+        load_benchmark(benchmark, data_dir)
+    except Exception as error:  # noqa: BLE001
+        return f"cannot load benchmark {benchmark!r}: {str(error).splitlines()[0]} (set PATFLOW_DATA_DIR)"
+    for label, directory in (("cache directory", cache_dir), ("store", store)):
+        if directory is None:
+            continue
+        path = Path(directory)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return f"{label} {directory} cannot be created: {error.strerror}"
+        if not os.access(path, os.W_OK):
+            return f"{label} {directory} is not writable"
+    return None
+
+
+def check_cluster(address: str, benchmark: str, data_dir: str | None, cache_dir: str | None, store: str) -> int:
+    """Before a sweep on an existing cluster: every worker can import patflow, load the benchmark
+    and write the cache directory and the store. Returns the worker count; raises ``ValueError``
+    with one line naming the first worker that cannot."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="30s")
+    except OSError as error:
+        raise ValueError(f"no Dask scheduler at {address}: {error}") from None
+    with client:
+        answers = client.run(_worker_can_run, benchmark, data_dir, cache_dir, store)
+    if not answers:
+        raise ValueError(f"the Dask scheduler at {address} has no workers")
+    for worker, problem in sorted(answers.items()):
+        if problem:
+            raise ValueError(f"Dask worker {worker}: {problem}")
+    return len(answers)

@@ -82,6 +82,11 @@ def run(
 
     with user_errors():
         config = _build_config(**locals())
+        if dask_address:  # what a remote worker needs, checked before anything is written
+            from flows.cluster import check_cluster
+
+            check_cluster(dask_address, config.benchmark, config.data_dir,
+                          config.extra.get("cache_dir"), config.store)  # fmt: skip
         claim_run(config, overwrite)
 
     # Sandbox runs per worker: a local cluster's workers share this machine's cores. Each worker
