@@ -63,3 +63,16 @@ def test_two_real_workers_together_stay_under_the_requests_per_minute_written(tm
     assert stats["requests"] >= 60, json.dumps(stats)
     # The sweep-wide limit held (per worker, two workers would have allowed twice as many).
     assert stats["max_requests_in_1s"] <= rate_per_s, json.dumps(stats)
+
+
+def test_request_spacing_carries_over_from_one_event_loop_to_the_next():
+    import asyncio
+    import time
+
+    from tasks.models.client import _RequestSpacing
+
+    shared = [-float("inf")]
+    asyncio.run(_RequestSpacing(120, shared).acquire())  # one chunk's loop sends a request
+    started = time.monotonic()
+    asyncio.run(_RequestSpacing(120, shared).acquire())  # the next chunk's fresh loop waits
+    assert time.monotonic() - started >= 0.5  # 1.1 * 60/120 s after the first, less the gap
