@@ -13,7 +13,7 @@ DEMO_RUN_ID ?= demo
 # of the build backend, silenced by message.
 PIP_QUIET := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -qq
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test test-slow venv bench clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Real-process scale tests (SIGKILL and resume, an external Dask cluster losing a worker):
+# minutes, not seconds. CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/scale
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'

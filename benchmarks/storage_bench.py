@@ -26,7 +26,7 @@ from tasks.records import (  # noqa: E402
     WorkItemResult,
 )
 from tasks.storage import (  # noqa: E402
-    completed_work_items,
+    completed_work_item_specs,
     connect,
     list_queries,
     run_query,
@@ -85,7 +85,7 @@ def main() -> None:
               f"  {args.items / elapsed:9.0f} items/s")
         size_mb = sum(p.stat().st_size for p in store.rglob("*.parquet")) / 1e6
         print(f"{'store size':<48} {size_mb:9.1f} MB")
-        keys = timed("completed_work_items", lambda: completed_work_items(store, "bench"))
+        keys = timed("completed_work_item_specs", lambda: completed_work_item_specs(store, "bench"))
         print(f"{'  committed keys':<48} {len(keys):9d}")
         timed("connect", lambda: connect(store).close())
         for name, _ in list_queries():

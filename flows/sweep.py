@@ -37,6 +37,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from flows.cluster import cluster_threads
 from tasks.records import RunConfig
 from tasks.sweep import ChunkSpec, ChunkSummary, count_work_items, plan_chunks, run_chunk
 
@@ -54,6 +55,8 @@ class SweepSummary:
     cost_usd: float
     chunks_failed: int
     elapsed_s: float
+    sandbox_executions: int = 0
+    verdicts_cached: int = 0
 
 
 def make_task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
@@ -121,8 +124,12 @@ def _progress() -> Progress:
 def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSummary:
     """Run every (benchmark, problem, policy variant, model configuration, seed) of ``config``
     not already in the store; publish the comparison as a Markdown artifact."""
+    from tasks.storage import remove_uncommitted
+
     started = time.monotonic()
-    chunks, total = plan_chunks(config, verify_concurrency)
+    remove_uncommitted(config.store, config.run_id)  # leftovers of chunks that died uncommitted
+    # Model limits hold for the whole sweep: each chunk gets its share of the cluster's threads.
+    chunks, total = plan_chunks(config, verify_concurrency, limit_share=cluster_threads())
     pending = sum(len(chunk.items) for chunk in chunks)
     futures = [run_chunk_task.with_options(task_run_name=chunk.name).submit(chunk) for chunk in chunks]
     future_sizes = {future.task_run_id: len(chunk.items) for future, chunk in zip(futures, chunks)}
@@ -162,6 +169,8 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
         cost_usd=sum(s.cost_usd for s in summaries),
         chunks_failed=failed_chunks,
         elapsed_s=time.monotonic() - started,
+        sandbox_executions=sum(s.sandbox_executions for s in summaries),
+        verdicts_cached=sum(s.verdicts_cached for s in summaries),
     )
 
 
@@ -252,4 +261,7 @@ def scheduled_sweep(
         )  # fmt: skip
         config = config_from_flags(document, ResolveOptions(store=store, dask_address=dask_address))
     claim_run(config, overwrite)
-    return sweep.with_options(task_runner=make_task_runner(config.dask_address))(config)
+    from flows.cluster import shared_prefect_api
+
+    with shared_prefect_api():
+        return sweep.with_options(task_runner=make_task_runner(config.dask_address))(config)

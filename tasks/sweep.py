@@ -62,6 +62,10 @@ class ChunkSpec:
     # The benchmark's import preamble setting ("standard" | "none"), for verification to apply.
     imports: str = "none"  # tasks/preamble.py
     name: str = ""  # shown as the Prefect task run's name
+    # How many chunks may run at once across the cluster (its worker threads): each chunk gets
+    # that share of every model's max_concurrency / requests_per_minute / tokens_per_minute, so
+    # the limits a user wrote hold for the whole sweep, not per worker.
+    limit_share: int = 1
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class ChunkSummary:
     model_calls: int
     model_errors: int
     cost_usd: float
+    sandbox_executions: int = 0  # programs actually run (verdict-cache misses)
+    verdicts_cached: int = 0  # verifications answered from the verdict cache
 
 
 def plan_work_items(
@@ -144,7 +150,9 @@ def chunk_work_items(
     return chunks
 
 
-def plan_chunks(config: RunConfig, verify_concurrency: int | None = None) -> tuple[list[ChunkSpec], int]:
+def plan_chunks(
+    config: RunConfig, verify_concurrency: int | None = None, limit_share: int = 1
+) -> tuple[list[ChunkSpec], int]:
     """The chunks still to run (every benchmark's pending work items, resume being an anti-join
     on ``WorkItem.key`` against the store) and the sweep's total number of work items."""
     from tasks.benchmarks import load_benchmark
@@ -170,6 +178,7 @@ def plan_chunks(config: RunConfig, verify_concurrency: int | None = None) -> tup
             limits=sandbox_limits(config.sandbox),
             imports=selection.imports,
             name=re.sub(r"[^A-Za-z0-9._-]", "_", benchmark.info.name),
+            limit_share=limit_share,
         )
     return chunks, count_work_items(config)
 
@@ -185,6 +194,31 @@ def _model_client(cache_dir: str | None):
     if cache_dir not in _clients:
         _clients[cache_dir] = ModelClient(cache=ResponseCache(cache_dir)) if cache_dir else ModelClient()
     return _clients[cache_dir]
+
+
+_verifiers: dict[str | None, object] = {}
+
+
+def _verifier(cache_dir: str | None):
+    """One verifier per worker process and cache directory; with a cache directory, verdicts
+    are remembered (``tasks.verdict_cache``), so an identical rerun executes nothing."""
+    if cache_dir not in _verifiers:
+        from tasks.verdict_cache import CachedVerifier, VerdictCache
+        from tasks.verification import verify
+
+        if cache_dir:
+            _verifiers[cache_dir] = CachedVerifier(VerdictCache(cache_dir))
+        else:
+            _verifiers[cache_dir] = CachedVerifier(_NoVerdictCache(), verify)
+    return _verifiers[cache_dir]
+
+
+class _NoVerdictCache:
+    def get(self, key):
+        return None
+
+    def put(self, key, verdict):
+        pass
 
 
 def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):
@@ -231,29 +265,86 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of, executor
             await closer()
 
 
+# Where this worker process's chunk time went (read by benchmarks/sweep_bench.py).
+PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0}
+
+
+def share_limits(config: ModelConfig, share: int) -> ModelConfig:
+    """``config`` with its rate and concurrency limits divided by ``share`` (at least 1 call in
+    flight; rates stay positive)."""
+    from dataclasses import replace
+
+    if share <= 1:
+        return config
+    return replace(
+        config,
+        max_concurrency=max(1, config.max_concurrency // share),
+        requests_per_minute=None if config.requests_per_minute is None else config.requests_per_minute / share,
+        tokens_per_minute=None if config.tokens_per_minute is None else config.tokens_per_minute / share,
+    )
+
+
+def _shared_items(chunk: ChunkSpec) -> ChunkSpec:
+    if chunk.limit_share <= 1:
+        return chunk
+    from dataclasses import replace
+
+    items = tuple(
+        replace(
+            item,
+            models=RoleModels(
+                share_limits(item.models.generator, chunk.limit_share),
+                share_limits(item.models.planner, chunk.limit_share),
+            ),
+        )
+        for item in chunk.items
+    )
+    return replace(chunk, items=items)
+
+
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     """Run every work item of the chunk and commit the results to the store."""
+    import time
+
     from tasks.storage import write_chunk
-    from tasks.verification import run_calls, verify
+    from tasks.verification import run_calls
+
+    chunk = _shared_items(chunk)
+    cached_verify = _verifier(chunk.cache_dir)
 
     def verifier(program, tests, time_limits_s):
-        return verify(program, tests, time_limits_s=time_limits_s, limits=chunk.limits, imports=chunk.imports)
+        return cached_verify(program, tests, time_limits_s, limits=chunk.limits, imports=chunk.imports)
 
     def executor(program, tests):
         return run_calls(program, tests, limits=chunk.limits, imports=chunk.imports)
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
+    executions_before, hits_before = cached_verify.executions, cached_verify.hits
+    started = time.perf_counter()
     results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of, executor))
+    policy_done = time.perf_counter()
     write_chunk(chunk.store, results)
-    return summarize(results)
+    PROCESS_TIMINGS["chunks"] += 1
+    PROCESS_TIMINGS["policy_s"] += policy_done - started
+    PROCESS_TIMINGS["write_s"] += time.perf_counter() - policy_done
+    # Counters are per process; a worker runs one chunk at a time (threads_per_worker=1).
+    return summarize(
+        results,
+        sandbox_executions=cached_verify.executions - executions_before,
+        verdicts_cached=cached_verify.hits - hits_before,
+    )
 
 
-def summarize(results: Sequence[WorkItemResult]) -> ChunkSummary:
+def summarize(
+    results: Sequence[WorkItemResult], sandbox_executions: int = 0, verdicts_cached: int = 0
+) -> ChunkSummary:
     return ChunkSummary(
         items=len(results),
         passed=sum(r.outcome.passed for r in results),
         model_calls=sum(len(r.calls) for r in results),
         model_errors=sum(1 for r in results for c in r.calls if c.error),
         cost_usd=sum(c.cost_usd for r in results for c in r.calls),
+        sandbox_executions=sandbox_executions,
+        verdicts_cached=verdicts_cached,
     )

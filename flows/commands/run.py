@@ -163,25 +163,41 @@ def build_config(options: dict):
 
 
 def _run(config, overwrite: bool, output_format: str, reference_generator: str | None) -> None:
+    from flows.cluster import shared_prefect_api
     from flows.sweep import claim_run, comparison_by_benchmark, make_task_runner, sweep
     from flows.commands.report import render
 
     with user_errors():
+        if config.dask_address:  # what a remote worker needs, checked before anything is written
+            from flows.cluster import check_cluster
+
+            for selection in config.benchmarks:
+                check_cluster(config.dask_address, selection.name, config.data_dir, config.cache_dir, config.store)
         claim_run(config, overwrite)
     # Sandbox runs per worker: a local cluster's workers share this machine's cores. Each worker
     # taking all of them oversubscribes the CPU cores-squared times and turns load into false
     # timeouts; two per core is what the demo measured fastest (a run is partly fork/IO wait).
     local_workers = None if config.dask_address else (config.workers or os.cpu_count() or 1)
     verify_concurrency = max(2, 2 * (os.cpu_count() or 1) // local_workers) if local_workers else None
-    summary = sweep.with_options(task_runner=make_task_runner(config.dask_address, config.workers))(
-        config, verify_concurrency=verify_concurrency
-    )
+    with shared_prefect_api():  # the flow and every worker report to one API
+        summary = sweep.with_options(task_runner=make_task_runner(config.dask_address, config.workers))(
+            config, verify_concurrency=verify_concurrency
+        )
     typer.echo(
         f"run {summary.run_id}: {summary.work_items_run} work items run"
         f" ({summary.work_items_skipped} already stored), {summary.passed} passed,"
         f" {summary.model_calls} model calls ({summary.model_errors} failed),"
         f" ${summary.cost_usd:.4f} list price, {summary.elapsed_s:.1f}s"
     )
+    typer.echo(
+        f"sandbox: {summary.sandbox_executions} programs run,"
+        f" {summary.verdicts_cached} verdicts from the cache"
+    )
+    if not summary.chunks_failed:  # a finished run: its chunk files become one per table
+        from tasks.storage.compact import compact_run
+
+        compacted = compact_run(config.store, config.run_id)
+        typer.echo(f"store: {compacted.files_before} chunk files compacted to {compacted.files_after}")
     typer.echo(f"results: {config.store}  (query with `patflow report --store {config.store}`)")
     params = {"reference_generator": reference_generator} if reference_generator else None
     for dataset, table in comparison_by_benchmark(config.store, config.run_id, params):

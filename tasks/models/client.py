@@ -12,7 +12,8 @@
   is given; tests set either to 0.
 - **Limits, per (model, api_base) and per event loop:** at most ``config.max_concurrency`` calls
   in flight (the first config seen for a model sets it); with ``requests_per_minute`` requests
-  are spaced 1.1 * 60/rpm s apart (a 10 % margin against send-time jitter), so no window
+  are spaced 1.1 * 60/rpm s apart — the spacing carries over from one loop of the client to the
+  next (a sweep runs each chunk in a fresh loop), so consecutive chunks do not burst — (a 10 % margin against send-time jitter), so no window
   of 60 s sees more than rpm of them, nor any 1 s window more than rpm/60; with ``tokens_per_minute`` the input + ``max_tokens`` estimate is reserved in a
   60 s window and corrected to the real usage afterwards. asyncio primitives are loop-bound, so
   they are created lazily per running loop: one client may serve many loops (Dask workers).
@@ -110,16 +111,22 @@ class _RequestSpacing:
 
     MARGIN = 1.10
 
-    def __init__(self, requests_per_minute: float) -> None:
+    def __init__(self, requests_per_minute: float, last_release: list[float] | None = None) -> None:
         self.interval_s = 60.0 / requests_per_minute * self.MARGIN
-        self.last_release = -float("inf")
+        # Shared by every loop of one client (a one-element list): a chunk's fresh event loop
+        # must not start sending as if the previous chunk's requests had never happened.
+        self._last_release = last_release if last_release is not None else [-float("inf")]
         self.lock = asyncio.Lock()
+
+    @property
+    def last_release(self) -> float:
+        return self._last_release[0]
 
     async def acquire(self) -> None:
         async with self.lock:
-            while (wait_s := self.last_release + self.interval_s - time.monotonic()) > 0:
+            while (wait_s := self._last_release[0] + self.interval_s - time.monotonic()) > 0:
                 await asyncio.sleep(wait_s)
-            self.last_release = time.monotonic()
+            self._last_release[0] = time.monotonic()
 
 
 class _TokenWindow:
@@ -356,6 +363,7 @@ class ModelClient:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
+        self._last_releases: dict[tuple, list[float]] = {}  # request spacing across loops
 
     def __getstate__(self) -> dict:
         return {"cache": self.cache, "retry_base_delay_s": self.retry_base_delay_s}
@@ -377,7 +385,9 @@ class ModelClient:
         if limits is None:
             limits = state.limits[key] = _ModelLimits(
                 semaphore=asyncio.Semaphore(max(1, config.max_concurrency)),
-                spacing=_RequestSpacing(config.requests_per_minute)
+                spacing=_RequestSpacing(
+                    config.requests_per_minute, self._last_releases.setdefault(key, [-float("inf")])
+                )
                 if config.requests_per_minute
                 else None,
                 tokens=_TokenWindow(config.tokens_per_minute) if config.tokens_per_minute else None,

@@ -8,8 +8,8 @@ Layout of a store ``STORE``::
     STORE/manifests/<run_id>.json                           resolved config and its sha256
 
 Public API (everything else is an implementation detail): ``write_chunk``, ``ChunkFiles``,
-``write_manifest``, ``read_manifest``, ``remove_run``, ``ManifestMismatch``,
-``completed_work_items``, ``pending_work_items``, ``connect``, ``run_query``, ``list_queries``,
+``remove_uncommitted``, ``write_manifest``, ``read_manifest``, ``remove_run``, ``ManifestMismatch``,
+``completed_work_item_specs``, ``connect``, ``run_query``, ``list_queries``,
 ``QueryError``, and the schemas in ``tasks.storage.schemas``.
 """
 
@@ -19,14 +19,12 @@ from tasks.storage.views import (
     QueryError,
     completed_work_item_keys,
     completed_work_item_specs,
-    completed_work_items,
     connect,
     list_queries,
-    pending_work_items,
     queries_dir,
     run_query,
 )
-from tasks.storage.writer import ChunkFiles, check_run_id, write_chunk
+from tasks.storage.writer import ChunkFiles, check_run_id, remove_uncommitted, write_chunk
 
 __all__ = [
     "SCHEMAS",
@@ -38,13 +36,12 @@ __all__ = [
     "check_run_id",
     "completed_work_item_keys",
     "completed_work_item_specs",
-    "completed_work_items",
     "connect",
     "list_queries",
-    "pending_work_items",
     "queries_dir",
     "read_manifest",
     "remove_run",
+    "remove_uncommitted",
     "run_query",
     "write_chunk",
     "write_manifest",

@@ -9,8 +9,8 @@ Guarantees:
   show only if their chunk's outcomes row for the same work item is visible. If a work item was
   committed twice (a retried chunk), ``outcomes`` keeps one copy (earliest finish, then lowest
   chunk id) and calls/verifications keep only that copy's rows: nothing is double-counted.
-- ``completed_work_items`` and ``pending_work_items`` are DuckDB queries over ``outcomes``
-  (an anti-join of the planned keys against committed ones), never a check that a file exists.
+- ``completed_work_item_specs`` (the sweep's resume key) is a DuckDB query over ``outcomes``;
+  the sweep anti-joins its planned items against it, never checking that a file exists.
 - ``run_query`` runs ``queries/<name>.sql``; Python only loads the file and binds parameters.
 
 Query parameters: each query's header declares its ``$parameters`` as ``required`` or
@@ -34,9 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from tasks.storage.schemas import SCHEMAS, TABLE_NAMES
-from tasks.storage.writer import check_run_id
-
-WORK_ITEM_KEY = ("run_id", "dataset_name", "generator_model", "planner_model", "task_id", "policy_spec", "seed")
+from tasks.storage.writer import WORK_ITEM_KEY, check_run_id
 
 
 class QueryError(ValueError):
@@ -124,19 +122,6 @@ def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
 
 
 # --------------------------------------------------------------------------- resume
-def completed_work_items(store: str | Path, run_id: str) -> set[tuple[str, str, int]]:
-    """(task_id, policy, seed) of every work item of ``run_id`` committed in the store."""
-    con = connect(store, [run_id], outcomes_only=True)
-    try:
-        rows = con.execute(
-            "SELECT DISTINCT task_id, policy, seed FROM outcomes WHERE run_id = $run_id",
-            {"run_id": run_id},
-        ).fetchall()
-    finally:
-        con.close()
-    return {(task_id, policy, int(seed)) for task_id, policy, seed in rows}
-
-
 def completed_work_item_specs(store: str | Path, run_id: str) -> set[tuple[str, str, int]]:
     """(task_id, policy_spec JSON, seed) of every committed work item of ``run_id``.
 
@@ -167,39 +152,6 @@ def completed_work_item_keys(store: str | Path, run_id: str) -> set[tuple[str, s
     finally:
         con.close()
     return {(*row[:5], int(row[5])) for row in rows}
-
-
-def pending_work_items(
-    store: str | Path, run_id: str, planned: Iterable[tuple[str, str, int]]
-) -> list[tuple[str, str, int]]:
-    """The planned (task_id, policy, seed) keys not yet committed, in the planned order."""
-    planned_list = list(planned)
-    if not planned_list:
-        return []
-    planned_table = pa.table(
-        {
-            "position": pa.array(range(len(planned_list)), pa.int64()),
-            "task_id": pa.array([item[0] for item in planned_list], pa.string()),
-            "policy": pa.array([item[1] for item in planned_list], pa.string()),
-            "seed": pa.array([int(item[2]) for item in planned_list], pa.int64()),
-        }
-    )
-    con = connect(store, [run_id], outcomes_only=True)
-    try:
-        con.register("planned", planned_table)
-        rows = con.execute(
-            """
-            SELECT p.task_id, p.policy, p.seed
-            FROM planned AS p
-            ANTI JOIN (SELECT task_id, policy, seed FROM outcomes WHERE run_id = $run_id) AS done
-              ON done.task_id = p.task_id AND done.policy = p.policy AND done.seed = p.seed
-            ORDER BY p.position
-            """,
-            {"run_id": run_id},
-        ).fetchall()
-    finally:
-        con.close()
-    return [(task_id, policy, int(seed)) for task_id, policy, seed in rows]
 
 
 # --------------------------------------------------------------------------- named queries

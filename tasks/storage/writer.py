@@ -1,20 +1,26 @@
 """The chunk writer: ``WorkItemResult``s in, three Parquet files out, each written atomically.
 
 Guarantees:
-- One call writes one chunk: a fresh ``chunk_id`` and, per table, one file
-  ``STORE/<table>/run_id=<run_id>/<chunk_id>.parquet``. A file is written under a temporary name
-  in the same directory, flushed, fsynced and renamed, so a reader never sees a partial file.
+- One call writes one chunk: per table, one file ``STORE/<table>/run_id=<run_id>/<chunk_id>.parquet``.
+  A file is written under a temporary name in the same directory, flushed, fsynced and renamed,
+  so a reader never sees a partial file.
+- The ``chunk_id`` is derived from the chunk's work items (a hash of their sorted keys), never
+  drawn at random: a chunk that runs again (a Dask worker lost after the commit, a Prefect
+  retry) *replaces* its own three files instead of adding a second copy. Every reader of the raw
+  files (pyarrow, pandas, a user's own DuckDB ``read_parquet``) sees one row per work item.
 - ``outcomes`` is written last. A chunk is committed exactly when its outcomes file exists; the
-  views in ``tasks.storage.views`` ignore calls and verifications rows of uncommitted chunks, so
-  a crash mid-chunk loses and double-counts nothing (resume re-runs those items).
-- Nothing is ever overwritten: files are append-only and named by a new chunk id.
+  views in ``tasks.storage.views`` ignore calls and verifications rows of uncommitted chunks, and
+  ``remove_uncommitted`` deletes such leftovers before a resume, so a crash mid-chunk loses and
+  double-counts nothing, in the views or in the raw files (resume re-runs those items).
+- Files of other chunks are never touched: append-only across chunks, replace-only within one.
 """
 
 from __future__ import annotations
 
 import os
+import hashlib
+import json
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +36,9 @@ from tasks.storage.schemas import (
     SCHEMA_VERSION,
     VERIFICATIONS_SCHEMA,
 )
+
+# The columns that name one work item in every table (the resume and deduplication key).
+WORK_ITEM_KEY = ("run_id", "dataset_name", "generator_model", "planner_model", "task_id", "policy_spec", "seed")
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -213,8 +222,24 @@ def write_table_atomically(table: pa.Table, path: Path) -> Path:
     return write_atomically(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
 
 
-def new_chunk_id() -> str:
-    return uuid.uuid4().hex
+def work_item_key(result: WorkItemResult) -> tuple[str, str, str, str, str, str, int]:
+    """The ``WORK_ITEM_KEY`` values of one result, in that order."""
+    return (
+        result.run_id,
+        result.dataset.name,
+        result.generator_model,
+        result.planner_model,
+        result.task_id,
+        result.policy.to_json(),
+        int(result.seed),
+    )
+
+
+def chunk_id_for(results: Sequence[WorkItemResult]) -> str:
+    """The chunk's identity: a hash of its work items' sorted keys, whatever order they finished
+    in, so the same items always land in the same files."""
+    keys = sorted(json.dumps(work_item_key(result), separators=(",", ":")) for result in results)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
 
 
 def write_chunk(store: str | Path, results: Sequence[WorkItemResult]) -> ChunkFiles:
@@ -228,7 +253,10 @@ def write_chunk(store: str | Path, results: Sequence[WorkItemResult]) -> ChunkFi
     if len(run_ids) != 1:
         raise ValueError(f"write_chunk: a chunk must belong to one run, got {sorted(run_ids)}")
     run_id = check_run_id(run_ids.pop())
-    chunk_id = new_chunk_id()
+    keys = [work_item_key(result) for result in results]
+    if len(set(keys)) != len(keys):
+        raise ValueError("write_chunk: the chunk holds a work item twice")
+    chunk_id = chunk_id_for(results)
     tables = result_tables(results, chunk_id)
     paths: dict[str, Path] = {}
     for table_name in ("calls", "verifications", "outcomes"):  # outcomes last: the commit
@@ -245,3 +273,25 @@ def write_chunk(store: str | Path, results: Sequence[WorkItemResult]) -> ChunkFi
         call_rows=tables["calls"].num_rows,
         verification_rows=tables["verifications"].num_rows,
     )
+
+
+def remove_uncommitted(store: str | Path, run_id: str) -> int:
+    """Delete the calls and verifications files of ``run_id`` whose chunk has no outcomes file
+    (a chunk that died before its commit), and stray temporary files; returns how many.
+
+    Run it only while no chunk of the run is being written (before a resume plans its work): a
+    chunk in flight has not written its outcomes file yet either.
+    """
+    committed = {path.stem for path in partition_dir(store, "outcomes", run_id).glob("*.parquet")}
+    removed = 0
+    for table in ("calls", "verifications", "outcomes"):
+        directory = partition_dir(store, table, run_id)
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            stray = path.name.endswith(".tmp")
+            orphan = path.suffix == ".parquet" and table != "outcomes" and path.stem not in committed
+            if stray or orphan:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed

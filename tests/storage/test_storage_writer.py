@@ -14,14 +14,25 @@ from tasks.storage import (
     SCHEMA_VERSION,
     SCHEMAS,
     ManifestMismatch,
-    completed_work_items,
+    completed_work_item_specs,
     connect,
-    pending_work_items,
     read_manifest,
     remove_run,
+    remove_uncommitted,
     write_chunk,
     write_manifest,
 )
+
+
+def completed(store, run_id):
+    """The sweep's resume keys, with policy names for readable assertions."""
+    return {(task, json.loads(spec)["name"], seed) for task, spec, seed in completed_work_item_specs(store, run_id)}
+
+
+def raw_count(store, table):
+    """Rows in the raw files, read the way a user's own tool would (no patflow view). The files
+    carry ``run_id`` themselves, so the directory's hive partition is not needed."""
+    return pq.read_table(store / table, partitioning=None).num_rows
 
 
 def two_items(run_id="r1"):
@@ -64,11 +75,17 @@ def test_write_chunk_layout_rows_and_provenance(store):
     assert outcomes[0]["passed"] is False and outcomes[1]["passed"] is True
 
 
-def test_chunk_ids_are_unique_and_files_append_only(store):
+def test_chunk_id_is_derived_from_its_work_items(store):
     first = write_chunk(store, two_items())
-    second = write_chunk(store, [make_item("t/2", "pat", 0)])
-    assert first.chunk_id != second.chunk_id
-    assert first.outcomes.exists() and second.outcomes.exists()
+    again = write_chunk(store, list(reversed(two_items())))  # same items, other finishing order
+    other = write_chunk(store, [make_item("t/2", "pat", 0)])
+    assert first.chunk_id == again.chunk_id != other.chunk_id
+    assert first.outcomes.exists() and other.outcomes.exists()
+    # A re-run replaced its own files: the raw files hold each item once.
+    assert len(list((store / "outcomes").rglob("*.parquet"))) == 2
+    assert (raw_count(store, "outcomes"), raw_count(store, "calls")) == (3, 3)
+    # The key includes the run and the models: the same task elsewhere is another chunk.
+    assert write_chunk(store, two_items("r2")).chunk_id != first.chunk_id
 
 
 def test_bad_chunks_are_refused(store):
@@ -78,6 +95,8 @@ def test_bad_chunks_are_refused(store):
         write_chunk(store, [make_item("a", "pat", run_id="r1"), make_item("b", "pat", run_id="r2")])
     with pytest.raises(ValueError, match="run id"):
         write_chunk(store, [make_item("a", "pat", run_id="../evil")])
+    with pytest.raises(ValueError, match="twice"):
+        write_chunk(store, [make_item("a", "pat"), make_item("a", "pat")])
 
 
 def test_views_on_missing_store_are_empty_with_schema_columns(store):
@@ -86,7 +105,7 @@ def test_views_on_missing_store_are_empty_with_schema_columns(store):
         relation = con.sql(f"SELECT * FROM {table}")
         assert relation.columns == schema.names
         assert relation.fetchall() == []
-    assert completed_work_items(store, "r1") == set()
+    assert completed(store, "r1") == set()
 
 
 def test_views_see_committed_chunks_and_sql_reads_map_suites(store):
@@ -100,7 +119,7 @@ def test_views_see_committed_chunks_and_sql_reads_map_suites(store):
     assert rows == [("t/0", True, False), ("t/1", True, None)]
 
 
-def test_uncommitted_chunk_is_invisible_and_resumed(store):
+def test_uncommitted_chunk_is_invisible_then_removed_and_resumed(store):
     committed = write_chunk(store, two_items())
     crashed = write_chunk(store, [make_item("t/2", "pat", 0, calls=(Call("generator", 5, 5),),
                                             checks=(Check("public", True),))])
@@ -110,21 +129,26 @@ def test_uncommitted_chunk_is_invisible_and_resumed(store):
     con = connect(store)
     assert con.execute("SELECT count(*) FROM calls").fetchall() == [(3,)]
     assert con.execute("SELECT count(*) FROM verifications").fetchall() == [(2,)]
-    assert completed_work_items(store, "r1") == {("t/0", "pat", 0), ("t/1", "standard", 1)}
-    planned = [("t/0", "pat", 0), ("t/1", "standard", 1), ("t/2", "pat", 0), ("t/0", "pat", 1)]
-    assert pending_work_items(store, "r1", planned) == [("t/2", "pat", 0), ("t/0", "pat", 1)]
-    # Resume re-runs the item: now it counts exactly once.
-    write_chunk(store, [make_item("t/2", "pat", 0, calls=(Call("generator", 5, 5),))])
+    assert completed(store, "r1") == {("t/0", "pat", 0), ("t/1", "standard", 1)}
+    # Before the resume plans its work, the leftovers go: the raw files then agree with the views.
+    assert remove_uncommitted(store, "r1") == 3  # calls, verifications, the temp file
+    assert (raw_count(store, "calls"), raw_count(store, "verifications")) == (3, 2)
+    assert committed.calls.exists() and committed.verifications.exists()
+    assert remove_uncommitted(store, "nope") == 0
+    # The resume re-runs the item, chunked with another: it counts exactly once.
+    write_chunk(store, [make_item("t/2", "pat", 0, calls=(Call("generator", 5, 5),)),
+                        make_item("t/3", "pat", 0)])
     assert connect(store).execute("SELECT count(*) FROM calls").fetchall() == [(4,)]
+    assert raw_count(store, "calls") == 4
 
 
-def test_work_item_committed_twice_is_counted_once(store):
+def test_work_item_committed_in_two_different_chunks_is_counted_once_by_the_views(store):
     item = make_item("t/0", "pat", 0, calls=(Call("generator", 10, 1), Call("planner", 20, 2)))
     write_chunk(store, [item])
-    write_chunk(store, [item])  # e.g. a chunk retried after its commit
+    write_chunk(store, [item, make_item("t/1", "pat", 0)])  # a chunk planned before the first commit
     con = connect(store)
-    assert con.execute("SELECT count(*) FROM outcomes").fetchall() == [(1,)]
-    assert con.execute("SELECT count(*), sum(input_tokens) FROM calls").fetchall() == [(2, 30)]
+    assert con.execute("SELECT count(*) FROM outcomes").fetchall() == [(2,)]
+    assert con.execute("SELECT count(*), sum(input_tokens) FROM calls WHERE task_id = 't/0'").fetchall() == [(2, 30)]
 
 
 def test_views_restricted_to_run_ids_and_completed_per_run(store):
@@ -132,8 +156,8 @@ def test_views_restricted_to_run_ids_and_completed_per_run(store):
     write_chunk(store, [make_item("t/9", "pat", 3, run_id="r2")])
     assert connect(store, ["r2"]).execute("SELECT run_id, task_id FROM outcomes").fetchall() == [
         ("r2", "t/9")]
-    assert completed_work_items(store, "r2") == {("t/9", "pat", 3)}
-    assert completed_work_items(store, "nope") == set()
+    assert completed(store, "r2") == {("t/9", "pat", 3)}
+    assert completed(store, "nope") == set()
 
 
 def test_numeric_looking_run_id_stays_a_string(store):
@@ -196,6 +220,34 @@ def test_remove_run_deletes_only_that_run(store):
     write_chunk(store, two_items("r2"))
     remove_run(store, "r1")
     assert read_manifest(store, "r1") is None
-    assert completed_work_items(store, "r1") == set()
-    assert len(completed_work_items(store, "r2")) == 2
+    assert completed(store, "r1") == set()
+    assert len(completed(store, "r2")) == 2
     write_manifest(store, run_config("r1", seeds=5), {})  # allowed after removal
+
+
+def test_compaction_keeps_exactly_once_in_the_views_and_the_raw_files(store):
+    from tasks.storage.compact import compact_run
+
+    write_chunk(store, two_items())
+    item = make_item("t/5", "pat", 0, calls=(Call("generator", 10, 1), Call("planner", 20, 2)),
+                     checks=(Check("public", False),))
+    write_chunk(store, [item])
+    write_chunk(store, [item, make_item("t/6", "standard", 0)])  # t/5 committed twice
+    crashed = write_chunk(store, [make_item("t/7", "pat", 0, calls=(Call("generator", 1, 1),))])
+    crashed.outcomes.unlink()  # an uncommitted leftover is not carried into the compacted file
+    write_chunk(store, two_items("r2"))
+    before = connect(store, ["r1"])
+    expected = {table: sorted(before.sql(f"SELECT * EXCLUDE (chunk_id) FROM {table}").fetchall(), key=repr)
+                for table in ("calls", "verifications", "outcomes")}
+    before.close()
+
+    result = compact_run(store, "r1")
+    assert (result.files_before, result.files_after, result.work_items) == (11, 3, 4)  # 4 chunks, one without its outcomes file
+    after = connect(store, ["r1"])
+    for table, rows in expected.items():
+        assert sorted(after.sql(f"SELECT * EXCLUDE (chunk_id) FROM {table}").fetchall(), key=repr) == rows
+    assert (raw_count(store / "outcomes", "run_id=r1"), raw_count(store / "calls", "run_id=r1")) == (4, 5)
+    assert completed(store, "r2") == {("t/0", "pat", 0), ("t/1", "standard", 1)}  # other runs untouched
+    again = compact_run(store, "r1")
+    assert (again.files_before, again.files_after) == (3, 3)
+    assert raw_count(store / "outcomes", "run_id=r1") == 4

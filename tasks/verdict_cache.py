@@ -1,0 +1,167 @@
+"""Verdicts remembered by what decides them, so an identical sweep runs no sandbox twice.
+
+``CachedVerifier`` wraps ``tasks.verification.verify``: before running a program it looks up
+the verdict of the same (program, tests, per-test time limits, sandbox limits, sandbox version)
+and returns it without executing anything; after a run it stores the verdict.
+
+Guarantees:
+- The key hashes everything that can change a verdict: the program text, the test suite (its
+  ``repr``: plain strings, numbers and tuples, so equal suites hash alike in every process), the
+  per-test time limits, the ``Limits``, and the *sandbox version* — a hash of the source of the
+  ``sandbox`` package and of ``tasks/verification.py``, so any change to how programs run or how
+  results become verdicts starts a fresh cache instead of serving old answers.
+- Only final verdicts are stored: ``crashed`` and ``no_result`` (the sandbox itself failing, not
+  the program) are never cached, so a flaky machine does not fix a wrong answer in place. A
+  ``timeout`` *is* cached: ``verify`` has already re-checked it at low concurrency, and paying each
+  timeout once is the point.
+- The first writer of a key wins (``INSERT OR IGNORE``): a key's verdict never changes.
+- One SQLite file (``verdicts.sqlite3``) in WAL mode in the response cache's directory: several
+  Dask worker processes share it; each thread of each process opens its own connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+from sandbox.identity_cache import IdentityCache
+from sandbox.types import CRASHED, NO_RESULT, Limits, TestSpec
+from tasks.records import Verdict
+
+VERDICTS_FILE_NAME = "verdicts.sqlite3"
+_BUSY_TIMEOUT_S = 60.0
+_NOT_CACHED = frozenset({CRASHED, NO_RESULT})
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    verdict_key TEXT PRIMARY KEY,
+    verdict_json TEXT NOT NULL
+)
+"""
+
+
+@lru_cache(maxsize=1)
+def sandbox_version() -> str:
+    """A hash of the code that turns a program into a verdict."""
+    import sandbox
+    import tasks.preamble
+    import tasks.verification
+
+    digest = hashlib.sha256()
+    root = Path(sandbox.__file__).parent
+    sources = sorted(root.rglob("*.py")) + [Path(tasks.verification.__file__), Path(tasks.preamble.__file__)]
+    for path in sources:
+        digest.update(str(path.relative_to(path.parents[1])).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+_tests_digests: IdentityCache[str] = IdentityCache(max_entries=4096)
+
+
+def _tests_digest(tests: TestSpec) -> str:
+    # A suite object is shared by every sample of a problem: hash its (possibly large) repr once.
+    return _tests_digests.get(tests, lambda owner: hashlib.sha256(repr(owner).encode()).hexdigest())
+
+
+def verdict_key(
+    program: str,
+    tests: TestSpec | None,
+    time_limits_s: tuple[float, ...] | None,
+    limits: Limits | None = None,
+    imports: str = "none",
+) -> str:
+    parts = {
+        "imports": imports,
+        "sandbox": sandbox_version(),
+        "program": hashlib.sha256(program.encode()).hexdigest(),
+        "tests": None if tests is None else _tests_digest(tests),
+        "time_limits_s": None if time_limits_s is None else [float(t) for t in time_limits_s],
+        "limits": asdict(limits or Limits()),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+class VerdictCache:
+    """Verdicts by key in one SQLite file under ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / VERDICTS_FILE_NAME
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict:
+        return {"directory": str(self.directory)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["directory"])
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            return connection
+        self.directory.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute(_SCHEMA)
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        return connection
+
+    def get(self, key: str) -> Verdict | None:
+        row = self._connection().execute(
+            "SELECT verdict_json FROM verdicts WHERE verdict_key = ?", (key,)
+        ).fetchone()
+        if not row:
+            return None
+        fields = json.loads(row[0])
+        fields["test_statuses"] = tuple(fields.get("test_statuses", ()))
+        return Verdict(**fields)
+
+    def put(self, key: str, verdict: Verdict) -> None:
+        if verdict.status in _NOT_CACHED:
+            return
+        self._connection().execute(
+            "INSERT OR IGNORE INTO verdicts VALUES (?, ?)", (key, json.dumps(asdict(verdict)))
+        )
+
+    def entries(self) -> int:
+        if not self.path.exists():
+            return 0
+        return int(self._connection().execute("SELECT count(*) FROM verdicts").fetchone()[0])
+
+
+class CachedVerifier:
+    """``verify`` with a verdict cache in front; counts what it ran and what it served."""
+
+    def __init__(self, cache: VerdictCache, verify=None) -> None:
+        if verify is None:
+            from tasks.verification import verify
+        self.cache = cache
+        self._verify = verify
+        self.executions = 0
+        self.hits = 0
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, program, tests, time_limits_s=None, *, limits: Limits | None = None, imports: str = "none"
+    ) -> Verdict:
+        if tests is None:  # nothing runs: not worth a lookup
+            return self._verify(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
+        key = verdict_key(program, tests, time_limits_s, limits, imports)
+        cached = self.cache.get(key)
+        if cached is not None:
+            with self._lock:
+                self.hits += 1
+            return cached
+        verdict = self._verify(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
+        with self._lock:
+            self.executions += 1
+        self.cache.put(key, verdict)
+        return verdict

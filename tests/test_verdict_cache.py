@@ -1,0 +1,47 @@
+"""The verdict cache in front of the real sandbox: what it runs, what it serves, what it never keeps."""
+
+from __future__ import annotations
+
+from sandbox.types import AssertTests, Limits
+from tasks.records import Verdict
+from tasks.verdict_cache import CachedVerifier, VerdictCache, verdict_key
+
+TESTS = AssertTests(asserts=("assert add(1, 2) == 3", "assert add(0, 0) == 0"))
+GOOD = "def add(a, b):\n    return a + b\n"
+BAD = "def add(a, b):\n    return a - b\n"
+
+
+def test_identical_verification_runs_once_and_the_cache_survives_the_process(tmp_path):
+    verifier = CachedVerifier(VerdictCache(tmp_path))
+    first = verifier(GOOD, TESTS, None)
+    again = verifier(GOOD, TESTS, None)
+    assert first.passed and again == first
+    assert (verifier.executions, verifier.hits) == (1, 1)
+    failing = verifier(BAD, TESTS, None)
+    assert not failing.passed and failing.tests_passed == 1
+    assert verifier.executions == 2
+    # A new process (a new verifier on the same directory) executes nothing.
+    fresh = CachedVerifier(VerdictCache(tmp_path))
+    assert fresh(BAD, TESTS, None) == failing and (fresh.executions, fresh.hits) == (0, 1)
+
+
+def test_key_changes_with_everything_that_decides_a_verdict():
+    base = verdict_key(GOOD, TESTS, None)
+    assert base == verdict_key(GOOD, AssertTests(asserts=tuple(TESTS.asserts)), None)  # equal suites
+    assert base != verdict_key(BAD, TESTS, None)
+    assert base != verdict_key(GOOD, AssertTests(asserts=TESTS.asserts[:1]), None)
+    assert base != verdict_key(GOOD, TESTS, (1.0, 1.0))
+    assert base != verdict_key(GOOD, TESTS, None, Limits(memory_mb=256))
+
+
+def test_sandbox_failures_are_never_cached(tmp_path):
+    calls = []
+
+    def flaky_verify(program, tests, time_limits_s=None, limits=None):
+        calls.append(program)
+        return Verdict(passed=False, status="crashed", tests_total=2, tests_passed=0)
+
+    verifier = CachedVerifier(VerdictCache(tmp_path), flaky_verify)
+    verifier(GOOD, TESTS, None)
+    verifier(GOOD, TESTS, None)
+    assert len(calls) == 2 and verifier.hits == 0 and VerdictCache(tmp_path).entries() == 0
