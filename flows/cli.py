@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from flows import environment  # noqa: F401  (sets offline/ephemeral defaults before imports)
-from flows.commands import cache, datasets, doctor, evaluate, report, run, sim
+from flows.commands import cache, datasets, doctor, evaluate, export, report, run, sim
 
 app = typer.Typer(
     name="patflow",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for command_module in (run, evaluate, report, datasets, doctor, sim, cache):
+for command_module in (run, evaluate, report, export, datasets, doctor, sim, cache):
     command_module.register(app)
 
 
