@@ -242,6 +242,7 @@ def export_training_data(
     counts = {"candidates": len(rows), "passing": 0, "duplicates_dropped": 0,
               "contaminated_dropped": 0, "failing": 0}
     seen: set[str] = set()
+    passing_hashes: dict[tuple[str, str], set[str]] = {}
     solutions: list[dict[str, Any]] = []
     failing: dict[tuple[str, str], list[dict[str, Any]]] = {}
     failing_seen: set[tuple[str, str, str]] = set()
@@ -267,6 +268,7 @@ def export_training_data(
                 counts["failing"] += 1
             continue
         counts["passing"] += 1
+        passing_hashes.setdefault(key, set()).add(code_hash)
         if code_hash in seen:
             counts["duplicates_dropped"] += 1
             continue
@@ -279,7 +281,10 @@ def export_training_data(
         for solution in solutions:
             by_problem.setdefault((solution["dataset"], solution["task_id"]), []).append(solution)
         for key, chosen_list in by_problem.items():
-            for chosen, rejected in zip(chosen_list, failing.get(key, [])):
+            # a program that passed somewhere (flaky, or another suite set) is never "rejected"
+            rejected_list = [r for r in failing.get(key, [])
+                             if r["normalised_sha256"] not in passing_hashes.get(key, set())]
+            for chosen, rejected in zip(chosen_list, rejected_list):
                 records.append({
                     "dataset": key[0], "task_id": key[1], "prompt": chosen["prompt"] or "",
                     "chosen": chosen["solution"], "rejected": rejected["solution"],

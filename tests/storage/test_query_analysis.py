@@ -182,9 +182,22 @@ def expected_comparison(items, resamples=1000, seed=0):
         seeds = sorted({i.seed for i in group})
         per_seed = [mean(i.outcome.passed for i in group if i.seed == s) for s in seeds]
         options = {"resamples": resamples, "seed": seed}
+        calls = [(i, c) for p in problems.values() for i in p for c in i.calls]
         rows[key] = {
             "problems": len(problems), "seeds": len(seeds), "work_items": len(group),
             "pass_at_1": mean(passes),
+            "pass_at_1_base": mean(mean(dict(i.outcome.suites_passed)["base"] for i in p)
+                                   for p in problems.values()),
+            "seed_pass_at_1_mean": mean(per_seed),
+            "mean_input_tokens": mean(mean(sum(c.input_tokens for c in i.calls) for i in p)
+                                      for p in problems.values()),
+            "mean_output_tokens": mean(mean(sum(c.output_tokens for c in i.calls) for i in p)
+                                       for p in problems.values()),
+            "mean_generator_cost_usd": mean(mean(sum(c.cost_usd for c in i.calls
+                                                     if c.role == "generator") for i in p)
+                                            for p in problems.values()),
+            "mean_billed_cost_usd": mean(mean(sum(c.cost_usd for c in i.calls if not c.cached)
+                                              for i in p) for p in problems.values()),
             "pass_at_1_plus": mean(mean(dict(i.outcome.suites_passed)["plus"] for i in p)
                                    for p in problems.values()
                                    if "plus" in dict(p[0].outcome.suites_passed)),
@@ -200,14 +213,19 @@ def expected_comparison(items, resamples=1000, seed=0):
             "mean_weighted_tokens": mean(weights),
             "planner_invocation_rate": mean(i.outcome.planner_invoked for i in group),
         }
-        rows[key]["pass_at_1_interval"] = numpy_bootstrap([passes], mean_stat, **options)
-        rows[key]["mean_cost_usd_interval"] = numpy_bootstrap([costs], mean_stat, **options)
-        rows[key]["cost_per_solved_usd_interval"] = numpy_bootstrap([costs, passes], ratio_stat,
-                                                                    **options)
-        rows[key]["cost_relative_interval"] = numpy_bootstrap([own_cost, ref_cost], ratio_stat,
-                                                              **options)
-        rows[key]["weighted_relative_interval"] = numpy_bootstrap([own_weight, ref_weight],
-                                                                  ratio_stat, **options)
+        intervals = (
+            (("pass_at_1_low", "pass_at_1_high"), numpy_bootstrap([passes], mean_stat, **options)),
+            (("mean_cost_usd_low", "mean_cost_usd_high"),
+             numpy_bootstrap([costs], mean_stat, **options)),
+            (("cost_per_solved_usd_low", "cost_per_solved_usd_high"),
+             numpy_bootstrap([costs, passes], ratio_stat, **options)),
+            (("cost_relative_low", "cost_relative_high"),
+             numpy_bootstrap([own_cost, ref_cost], ratio_stat, **options)),
+            (("weighted_relative_low", "weighted_relative_high"),
+             numpy_bootstrap([own_weight, ref_weight], ratio_stat, **options)),
+        )
+        for (low_name, high_name), (low, high) in intervals:
+            rows[key][low_name], rows[key][high_name] = low, high
     return rows
 
 
@@ -223,13 +241,7 @@ def test_policy_comparison_matches_python(golden, resamples, seed):
     for key, want in expected.items():
         row = actual[key]
         for name, value in want.items():
-            if name.endswith("_interval"):
-                prefix = name.removesuffix("_interval")
-                low, high = value
-                assert close(row[f"{prefix}_low"], low) and close(row[f"{prefix}_high"], high), (
-                    key, prefix, row[f"{prefix}_low"], row[f"{prefix}_high"], value)
-            else:
-                assert close(row[name], value), (key, name, row[name], value)
+            assert close(row[name], value), (key, name, row[name], value)
     reference = actual[("r1", "toy", "standard", "sim/small", "sim/large")]
     assert reference["cost_relative_to_reference"] == pytest.approx(1.0)
     pat = actual[("r1", "toy", "pat", "sim/small", "sim/large")]
@@ -486,7 +498,10 @@ def test_paired_matches_python_and_a_direct_binomial(golden):
             assert row["run_id_b"] == run_id and row["pairs"] == len(a.keys() & b.keys())
             assert (row["both"], row["only_a"], row["only_b"], row["neither"]) == (
                 table[(True, True)], table[(True, False)], table[(False, True)], table[(False, False)])
-            assert close(row["pass_rate_a"], mean(a.values()))
+            assert close(row["pass_rate_a"], mean(a[k] for k in a.keys() & b.keys()))
+            assert close(row["pass_rate_b"], mean(b[k] for k in a.keys() & b.keys()))
+            assert (row["generator_a"], row["planner_a"]) == ("sim/small", "sim/large")
+            assert (row["generator_b"], row["planner_b"]) == ("sim/large", "sim/large")
             discordant = table[(True, False)] + table[(False, True)]
             assert close(row["mcnemar_p"], binomial_two_sided_p(table[(True, False)], discordant), 1e-6)
     assert len(rows) == 3 and any(r["mcnemar_p"] < 1 for r in rows)
@@ -536,6 +551,9 @@ def test_run_diff_matches_python(golden):
         pass_b = [mean(b.outcome.passed for _, b in pairs if b.task_id == t) for t in tasks]
         cost_a = [mean(cost(a) for a, _ in pairs if a.task_id == t) for t in tasks]
         cost_b = [mean(cost(b) for _, b in pairs if b.task_id == t) for t in tasks]
+        assert close(row["pass_at_1_a"], mean(pass_a)) and close(row["pass_at_1_b"], mean(pass_b))
+        assert close(row["mean_cost_usd_a"], mean(cost_a))
+        assert close(row["mean_cost_usd_b"], mean(cost_b))
         assert close(row["pass_at_1_change"], mean(pass_b) - mean(pass_a))
         assert close(row["mean_cost_change"], mean(cost_b) - mean(cost_a))
         low, high = numpy_bootstrap([pass_b, pass_a], difference_stat, resamples=500)

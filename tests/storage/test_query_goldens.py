@@ -9,6 +9,7 @@ in plain Python, never read back from SQL.
 from __future__ import annotations
 
 import math
+from statistics import mean
 from collections import defaultdict
 
 import pytest
@@ -111,13 +112,15 @@ def expected_rescues(items, policy="pat", run_id=None):
         else:
             continue
         rows.add((item.run_id, item.task_id, item.seed, category, trial.status,
-                  item.outcome.status, item.outcome.planner_invoked))
+                  item.outcome.status, item.outcome.planner_invoked, item.outcome.replans,
+                  item.outcome.model_calls))
     return rows
 
 
 def rescue_rows(table):
     return {(r["run_id"], r["task_id"], r["seed"], r["category"], r["trial_public_status"],
-             r["final_status"], r["planner_invoked"]) for r in table.to_pylist()}
+             r["final_status"], r["planner_invoked"], r["replans"], r["model_calls"])
+            for r in table.to_pylist()}
 
 
 def test_planner_rescues_matches_python(golden):
@@ -188,6 +191,8 @@ def test_model_calls_by_phase_matches_python(golden):
         assert row["input_tokens"] == sum(c.input_tokens for c in calls)
         assert row["output_tokens"] == sum(c.output_tokens for c in calls)
         assert close(row["mean_output_tokens"], row["output_tokens"] / len(calls))
+        assert close(row["mean_input_tokens"], row["input_tokens"] / len(calls))
+        assert close(row["mean_attempts"], mean(c.attempts for c in calls))
         assert close(row["cost_usd"], sum(c.cost_usd for c in calls))
     pat_generate = rows[("r1", "pat", "generator", "generate", "sim/small")]
     assert pat_generate["errors"] == 1 and pat_generate["cache_hit_rate"] == pytest.approx(1 / 5)
