@@ -275,7 +275,8 @@ _SCRIPT = """
   document.querySelectorAll('a.drill').forEach(function (link) {
     link.addEventListener('click', function (event) { event.preventDefault(); show(link.dataset.drill); });
   });
-  window.patflowShowExamples = show;
+  // report.html#drill=<cell key> opens a cell's examples directly (links to one cell).
+  if (location.hash.indexOf('#drill=') === 0) { show(decodeURIComponent(location.hash.slice(7))); }
 })();
 """
 
