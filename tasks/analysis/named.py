@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from tasks.analysis import stats
@@ -46,40 +47,50 @@ def _check_options(rows: list[dict[str, Any]]) -> None:
 
 
 def _policy_comparison(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Five intervals per configuration from one paired resampling of its problems (two when
+    the reference covers other problems than the configuration)."""
     _check_options(rows)
-    out: dict[str, list[Any]] = {name: [] for name, _ in POST_STEPS["policy_comparison"].adds}
-    for row in rows:
+    out: dict[str, list[Any]] = {name: [None] * len(rows) for name, _ in POST_STEPS["policy_comparison"].adds}
+    mean, ratio = np.mean, stats.ratio_of_means
+    for position, row in enumerate(rows):
         problems = row["_problems"]
         options = _options(row)
-        passes = [p["pass_rate"] for p in problems]
-        costs = [p["cost_usd"] for p in problems]
-        for prefix, interval in (
-            ("pass_at_1", stats.mean_interval(passes, **options)),
-            ("mean_cost_usd", stats.mean_interval(costs, **options)),
-            ("cost_per_solved_usd", stats.ratio_interval(costs, passes, **options)
-             if row["cost_per_solved_usd"] is not None else (None, None)),
-        ):
-            out[f"{prefix}_low"].append(interval[0])
-            out[f"{prefix}_high"].append(interval[1])
-        with_reference = [p for p in problems if p["reference_cost_usd"] is not None]
-        relative = (None, None)
+        columns = {
+            "pass": [p["pass_rate"] for p in problems],
+            "cost": [p["cost_usd"] for p in problems],
+        }
+        wanted = [("pass_at_1", mean, ("pass",)), ("mean_cost_usd", mean, ("cost",))]
+        if row["cost_per_solved_usd"] is not None:
+            wanted.append(("cost_per_solved_usd", ratio, ("cost", "pass")))
+        shared = [p for p in problems if p["reference_cost_usd"] is not None]
+        relative = {
+            "own_cost": [p["cost_usd"] for p in shared],
+            "reference_cost": [p["reference_cost_usd"] for p in shared],
+        }
+        relative_wanted = []
         if row["cost_relative_to_reference"] is not None:
-            relative = stats.ratio_interval(
-                [p["cost_usd"] for p in with_reference],
-                [p["reference_cost_usd"] for p in with_reference],
-                **options,
-            )
-        out["cost_relative_low"].append(relative[0])
-        out["cost_relative_high"].append(relative[1])
-        weighted = (None, None)
+            relative_wanted.append(("cost_relative", ratio, ("own_cost", "reference_cost")))
         if row["weighted_cost_relative_to_reference"] is not None:
-            weighted = stats.ratio_interval(
-                [p["weighted_tokens"] for p in with_reference],
-                [p["reference_weighted_tokens"] for p in with_reference],
-                **options,
+            relative["own_weighted"] = [p["weighted_tokens"] for p in shared]
+            relative["reference_weighted"] = [p["reference_weighted_tokens"] for p in shared]
+            relative_wanted.append(("weighted_relative", ratio, ("own_weighted", "reference_weighted")))
+        groups = [(columns, wanted), (relative, relative_wanted)]
+        if len(shared) == len(problems):  # the same problems: one resampling for all five
+            groups = [({**columns, **relative}, wanted + relative_wanted)]
+        for group_columns, group_wanted in groups:
+            if not group_wanted:
+                continue
+            names = list(group_columns)
+            statistics = [
+                stats.column_statistic(function, *(names.index(c) for c in used))
+                for _, function, used in group_wanted
+            ]
+            intervals = stats.bootstrap_intervals(
+                [group_columns[name] for name in names], statistics, **options
             )
-        out["weighted_relative_low"].append(weighted[0])
-        out["weighted_relative_high"].append(weighted[1])
+            for (prefix, _, _), (low, high) in zip(group_wanted, intervals):
+                out[f"{prefix}_low"][position] = low
+                out[f"{prefix}_high"][position] = high
     return out
 
 
@@ -90,15 +101,20 @@ def _paired(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def _run_diff(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     _check_options(rows)
     out: dict[str, list[Any]] = {name: [] for name, _ in POST_STEPS["run_diff"].adds}
+    difference = stats.difference_of_means
     for row in rows:
         problems = row["_problems"]
-        options = _options(row)
-        for name, key in (("pass_at_1_change", "pass_rate"), ("mean_cost_change", "cost_usd")):
-            low, high = stats.difference_interval(
-                [p[f"{key}_b"] for p in problems], [p[f"{key}_a"] for p in problems], **options
-            )
-            out[f"{name}_low"].append(low)
-            out[f"{name}_high"].append(high)
+        columns = [[p[key] for p in problems]
+                   for key in ("pass_rate_b", "pass_rate_a", "cost_usd_b", "cost_usd_a")]
+        (pass_low, pass_high), (cost_low, cost_high) = stats.bootstrap_intervals(
+            columns,
+            [stats.column_statistic(difference, 0, 1), stats.column_statistic(difference, 2, 3)],
+            **_options(row),
+        )
+        out["pass_at_1_change_low"].append(pass_low)
+        out["pass_at_1_change_high"].append(pass_high)
+        out["mean_cost_change_low"].append(cost_low)
+        out["mean_cost_change_high"].append(cost_high)
         out["mcnemar_p"].append(stats.mcnemar_exact_p(row["fixed"], row["broken"]))
     return out
 

@@ -1,11 +1,9 @@
 """Interval estimates and paired tests for the analysis queries, from scipy rather than by hand.
 
 Guarantees:
-- ``bootstrap_interval`` is scipy.stats.bootstrap's percentile interval over the rows given (one
-  row per problem), with a NumPy ``default_rng(seed)`` so the same inputs and seed give the same
-  interval on every machine. Fewer than two rows, or a statistic that is the same on every row,
-  give ``(None, None)``-free answers: n < 2 is ``(None, None)``; a constant sample is
-  ``(value, value)``.
+- ``bootstrap_intervals`` is scipy.stats.bootstrap's percentile interval over the rows given
+  (one row per problem), with a NumPy ``default_rng(seed)`` so the same inputs and seed give the
+  same interval on every machine. Fewer than two rows give ``(None, None)``.
 - Several arrays are resampled *paired* (the same problems drawn for each), which is what a
   ratio of two per-problem quantities needs (cost per solved problem, cost relative to a
   reference on the same problems).
@@ -29,27 +27,33 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def bootstrap_interval(
+def bootstrap_intervals(
     samples: Sequence[Sequence[float]],
-    statistic: Callable[..., np.ndarray],
+    statistics: Sequence[Callable[..., np.ndarray]],
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
-) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of ``statistic(*samples, axis=-1)``, samples paired.
+) -> list[tuple[float | None, float | None]]:
+    """Percentile bootstrap intervals of each ``statistic(*samples, axis=-1)``, from one set of
+    paired draws (so k statistics cost one resampling, and each interval is exactly the one a
+    separate call with the same seed would give).
 
-    ``statistic`` must be vectorised over the last axis (``np.mean`` works as is)."""
+    Each statistic must be vectorised over the last axis (``np.mean`` works as is). An interval
+    end that is not finite (a ratio whose denominator resampled to 0) is None."""
     arrays = [np.asarray(sample, dtype=float) for sample in samples]
+    if not statistics:
+        return []
     if not arrays or len(arrays[0]) < 2:
-        return None, None
-    if all(np.all(array == array[0]) for array in arrays):
-        value = statistic(*arrays, axis=-1)
-        return _finite(value), _finite(value)
+        return [(None, None)] * len(statistics)
+
+    def stacked(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.stack([statistic(*resampled, axis=axis) for statistic in statistics])
+
     with np.errstate(divide="ignore", invalid="ignore"):
         result = stats.bootstrap(
             tuple(arrays),
-            statistic,
+            stacked,
             n_resamples=int(resamples),
             paired=len(arrays) > 1,
             vectorized=True,
@@ -57,11 +61,15 @@ def bootstrap_interval(
             method="percentile",
             rng=np.random.default_rng(int(seed)),
         )
-    return _finite(result.confidence_interval.low), _finite(result.confidence_interval.high)
+    lows = np.atleast_1d(result.confidence_interval.low)
+    highs = np.atleast_1d(result.confidence_interval.high)
+    return [(_finite(low), _finite(high)) for low, high in zip(lows, highs)]
 
 
-def mean_interval(values: Sequence[float], **options) -> tuple[float | None, float | None]:
-    return bootstrap_interval([values], np.mean, **options)
+def bootstrap_interval(
+    samples: Sequence[Sequence[float]], statistic: Callable[..., np.ndarray], **options
+) -> tuple[float | None, float | None]:
+    return bootstrap_intervals(samples, [statistic], **options)[0]
 
 
 def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -69,22 +77,18 @@ def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray, axis: int = -
         return np.mean(numerator, axis=axis) / np.mean(denominator, axis=axis)
 
 
-def ratio_interval(
-    numerator: Sequence[float], denominator: Sequence[float], **options
-) -> tuple[float | None, float | None]:
-    """Interval of mean(numerator) / mean(denominator), problems resampled jointly."""
-    return bootstrap_interval([numerator, denominator], ratio_of_means, **options)
+def column_statistic(function: Callable[..., np.ndarray], *columns: int) -> Callable[..., np.ndarray]:
+    """``function`` applied to some of the resampled arrays (by position), for
+    ``bootstrap_intervals`` over several columns at once."""
+
+    def statistic(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+        return function(*(resampled[index] for index in columns), axis=axis)
+
+    return statistic
 
 
 def difference_of_means(after: np.ndarray, before: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(after, axis=axis) - np.mean(before, axis=axis)
-
-
-def difference_interval(
-    after: Sequence[float], before: Sequence[float], **options
-) -> tuple[float | None, float | None]:
-    """Interval of mean(after) - mean(before) over the same problems, resampled jointly."""
-    return bootstrap_interval([after, before], difference_of_means, **options)
 
 
 def mcnemar_exact_p(only_a: int, only_b: int) -> float:

@@ -120,14 +120,11 @@ def numpy_bootstrap(columns, statistic, resamples=1000, seed=0, confidence=0.95)
     n = len(arrays[0])
     if n < 2:
         return None, None
-    if all(np.all(a == a[0]) for a in arrays):
-        value = statistic(*[a[None, :] for a in arrays])[0]
-        return value, value
     index = np.random.default_rng(seed).integers(0, n, (resamples, n))
+    alpha = (1 - confidence) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         values = statistic(*[a[index] for a in arrays])
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(values, [alpha, 1 - alpha])
+        low, high = np.quantile(values, [alpha, 1 - alpha])
     # a resample with no solved problem has no cost per solved problem: the bound is unknown
     return tuple(float(v) if np.isfinite(v) else None for v in (low, high))
 
