@@ -26,7 +26,7 @@ WITH item_calls AS (
     WHERE $run_id IS NULL OR run_id = CAST($run_id AS VARCHAR)
     GROUP BY ALL
 ),
-per_item AS (
+per_item AS MATERIALIZED (
     SELECT o.run_id, o.dataset_name, o.task_id, o.policy, o.generator_model, o.planner_model,
            o.passed,
            coalesce(c.cost_usd, 0) AS cost_usd,
@@ -37,7 +37,7 @@ per_item AS (
       USING (run_id, chunk_id, task_id, policy, seed, generator_model, planner_model)
     WHERE $run_id IS NULL OR o.run_id = CAST($run_id AS VARCHAR)
 ),
-per_problem AS (
+per_problem AS MATERIALIZED (
     SELECT run_id, dataset_name, task_id, policy, generator_model, planner_model,
            avg(passed::DOUBLE) AS pass_rate,
            avg(CASE WHEN coalesce(CAST($cost_measure AS VARCHAR), 'usd') = 'weighted'

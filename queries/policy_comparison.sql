@@ -67,7 +67,7 @@ item_calls AS (
     WHERE $run_id IS NULL OR run_id = CAST($run_id AS VARCHAR)
     GROUP BY ALL
 ),
-per_item AS (
+per_item AS MATERIALIZED (
     SELECT i.*,
            coalesce(c.input_tokens, 0) AS input_tokens,
            coalesce(c.output_tokens, 0) AS output_tokens,
@@ -81,7 +81,7 @@ per_item AS (
     LEFT JOIN item_calls AS c
       USING (run_id, chunk_id, task_id, policy, seed, generator_model, planner_model)
 ),
-per_problem AS (
+per_problem AS MATERIALIZED (
     -- seeds are averaged within a problem first, so problems with fewer seeds weigh the same
     SELECT run_id, dataset_name, policy, generator_model, planner_model, task_id,
            avg(passed::DOUBLE) AS pass_rate,

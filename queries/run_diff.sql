@@ -34,7 +34,7 @@ WITH item_calls AS (
     WHERE run_id IN (CAST($run_a AS VARCHAR), CAST($run_b AS VARCHAR))
     GROUP BY ALL
 ),
-items AS (
+items AS MATERIALIZED (
     SELECT o.run_id, o.dataset_name, o.task_id, o.policy, o.seed, o.generator_model,
            o.planner_model, o.passed, coalesce(c.cost_usd, 0) AS cost_usd
     FROM outcomes AS o

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from tasks.analysis import stats
@@ -51,44 +50,38 @@ def _policy_comparison(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     the reference covers other problems than the configuration)."""
     _check_options(rows)
     out: dict[str, list[Any]] = {name: [None] * len(rows) for name, _ in POST_STEPS["policy_comparison"].adds}
-    mean, ratio = np.mean, stats.ratio_of_means
     for position, row in enumerate(rows):
         problems = row["_problems"]
-        options = _options(row)
-        columns = {
-            "pass": [p["pass_rate"] for p in problems],
-            "cost": [p["cost_usd"] for p in problems],
-        }
-        wanted = [("pass_at_1", mean, ("pass",)), ("mean_cost_usd", mean, ("cost",))]
-        if row["cost_per_solved_usd"] is not None:
-            wanted.append(("cost_per_solved_usd", ratio, ("cost", "pass")))
         shared = [p for p in problems if p["reference_cost_usd"] is not None]
-        relative = {
-            "own_cost": [p["cost_usd"] for p in shared],
-            "reference_cost": [p["reference_cost_usd"] for p in shared],
-        }
+        own = {"pass": [p["pass_rate"] for p in problems], "cost": [p["cost_usd"] for p in problems]}
+        own_wanted = [("pass_at_1", "mean", ("pass",)), ("mean_cost_usd", "mean", ("cost",))]
+        if row["cost_per_solved_usd"] is not None:
+            own_wanted.append(("cost_per_solved_usd", "ratio", ("cost", "pass")))
+        relative = {"shared_cost": [p["cost_usd"] for p in shared],
+                    "reference_cost": [p["reference_cost_usd"] for p in shared]}
         relative_wanted = []
         if row["cost_relative_to_reference"] is not None:
-            relative_wanted.append(("cost_relative", ratio, ("own_cost", "reference_cost")))
+            relative_wanted.append(("cost_relative", "ratio", ("shared_cost", "reference_cost")))
         if row["weighted_cost_relative_to_reference"] is not None:
-            relative["own_weighted"] = [p["weighted_tokens"] for p in shared]
+            relative["shared_weighted"] = [p["weighted_tokens"] for p in shared]
             relative["reference_weighted"] = [p["reference_weighted_tokens"] for p in shared]
-            relative_wanted.append(("weighted_relative", ratio, ("own_weighted", "reference_weighted")))
-        groups = [(columns, wanted), (relative, relative_wanted)]
+            relative_wanted.append(("weighted_relative", "ratio", ("shared_weighted", "reference_weighted")))
+        groups = [(own, own_wanted), (relative, relative_wanted)]
         if len(shared) == len(problems):  # the same problems: one resampling for all five
-            groups = [({**columns, **relative}, wanted + relative_wanted)]
-        for group_columns, group_wanted in groups:
-            if not group_wanted:
+            groups = [({**own, **relative}, own_wanted + relative_wanted)]
+        for columns, wanted in groups:
+            if not wanted:
                 continue
-            names = list(group_columns)
-            statistics = [
-                stats.column_statistic(function, *(names.index(c) for c in used))
-                for _, function, used in group_wanted
+            names = list(columns)
+            functions = [
+                stats.mean_of(names.index(used[0])) if kind == "mean"
+                else stats.ratio_of(names.index(used[0]), names.index(used[1]))
+                for _, kind, used in wanted
             ]
-            intervals = stats.bootstrap_intervals(
-                [group_columns[name] for name in names], statistics, **options
+            intervals = stats.bootstrap_of_means(
+                [columns[name] for name in names], functions, **_options(row)
             )
-            for (prefix, _, _), (low, high) in zip(group_wanted, intervals):
+            for (prefix, _, _), (low, high) in zip(wanted, intervals):
                 out[f"{prefix}_low"][position] = low
                 out[f"{prefix}_high"][position] = high
     return out
@@ -101,15 +94,12 @@ def _paired(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def _run_diff(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     _check_options(rows)
     out: dict[str, list[Any]] = {name: [] for name, _ in POST_STEPS["run_diff"].adds}
-    difference = stats.difference_of_means
     for row in rows:
         problems = row["_problems"]
         columns = [[p[key] for p in problems]
                    for key in ("pass_rate_b", "pass_rate_a", "cost_usd_b", "cost_usd_a")]
-        (pass_low, pass_high), (cost_low, cost_high) = stats.bootstrap_intervals(
-            columns,
-            [stats.column_statistic(difference, 0, 1), stats.column_statistic(difference, 2, 3)],
-            **_options(row),
+        (pass_low, pass_high), (cost_low, cost_high) = stats.bootstrap_of_means(
+            columns, [stats.difference_of(0, 1), stats.difference_of(2, 3)], **_options(row)
         )
         out["pass_at_1_change_low"].append(pass_low)
         out["pass_at_1_change_high"].append(pass_high)

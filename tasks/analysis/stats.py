@@ -1,12 +1,12 @@
 """Interval estimates and paired tests for the analysis queries, from scipy rather than by hand.
 
 Guarantees:
-- ``bootstrap_intervals`` is scipy.stats.bootstrap's percentile interval over the rows given
+- ``bootstrap_of_means`` is scipy.stats.bootstrap's percentile interval over the rows given
   (one row per problem), with a NumPy ``default_rng(seed)`` so the same inputs and seed give the
   same interval on every machine. Fewer than two rows give ``(None, None)``.
-- Several arrays are resampled *paired* (the same problems drawn for each), which is what a
+- Several columns are resampled *paired* (the same problems drawn for each), which is what a
   ratio of two per-problem quantities needs (cost per solved problem, cost relative to a
-  reference on the same problems).
+  reference on the same problems), and every statistic of one call sees the same draws.
 - ``mcnemar_exact_p`` is the two-sided exact binomial test (scipy.stats.binomtest) of the
   discordant pairs against p = 0.5; no discordant pair is p = 1.
 """
@@ -27,35 +27,46 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def bootstrap_intervals(
-    samples: Sequence[Sequence[float]],
-    statistics: Sequence[Callable[..., np.ndarray]],
+MeansFunction = Callable[[np.ndarray], np.ndarray]
+
+
+def bootstrap_of_means(
+    columns: Sequence[Sequence[float]],
+    functions: Sequence[MeansFunction],
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> list[tuple[float | None, float | None]]:
-    """Percentile bootstrap intervals of each ``statistic(*samples, axis=-1)``, from one set of
-    paired draws (so k statistics cost one resampling, and each interval is exactly the one a
-    separate call with the same seed would give).
+    """Percentile bootstrap intervals of statistics that are functions of column means (a mean,
+    a ratio or a difference of means), all from one paired resampling of the rows (problems).
 
-    Each statistic must be vectorised over the last axis (``np.mean`` works as is). An interval
-    end that is not finite (a ratio whose denominator resampled to 0) is None."""
-    arrays = [np.asarray(sample, dtype=float) for sample in samples]
-    if not statistics:
+    ``columns`` are k equally long per-problem columns; each function takes the k resampled
+    means (an array of shape (k, resamples)) and returns one value per resample. scipy draws
+    the resamples (``rng.integers(0, n, (resamples, n))`` over the row indices, as its paired
+    bootstrap does) and takes the quantiles; the means of all k columns under each resample are
+    one matrix product of the resample's row counts, so k statistics cost one resampling.
+    An interval end that is not finite (a ratio whose denominator resampled to 0) is None."""
+    values = np.asarray(columns, dtype=float).reshape(len(columns), -1)
+    n = values.shape[1]
+    if not functions:
         return []
-    if not arrays or len(arrays[0]) < 2:
-        return [(None, None)] * len(statistics)
+    if n < 2:
+        return [(None, None)] * len(functions)
 
-    def stacked(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.stack([statistic(*resampled, axis=axis) for statistic in statistics])
+    def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        index = np.atleast_2d(index)
+        draws = index.shape[0]
+        offsets = (index + n * np.arange(draws)[:, None]).ravel()
+        counts = np.bincount(offsets, minlength=draws * n).reshape(draws, n)
+        means = (counts @ values.T).T / n
+        return np.stack([function(means) for function in functions])
 
     with np.errstate(divide="ignore", invalid="ignore"):
         result = stats.bootstrap(
-            tuple(arrays),
-            stacked,
+            (np.arange(n),),
+            statistic,
             n_resamples=int(resamples),
-            paired=len(arrays) > 1,
             vectorized=True,
             confidence_level=confidence,
             method="percentile",
@@ -66,29 +77,16 @@ def bootstrap_intervals(
     return [(_finite(low), _finite(high)) for low, high in zip(lows, highs)]
 
 
-def bootstrap_interval(
-    samples: Sequence[Sequence[float]], statistic: Callable[..., np.ndarray], **options
-) -> tuple[float | None, float | None]:
-    return bootstrap_intervals(samples, [statistic], **options)[0]
+def mean_of(column: int) -> MeansFunction:
+    return lambda means: means[column]
 
 
-def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray, axis: int = -1) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.mean(numerator, axis=axis) / np.mean(denominator, axis=axis)
+def ratio_of(numerator: int, denominator: int) -> MeansFunction:
+    return lambda means: means[numerator] / means[denominator]
 
 
-def column_statistic(function: Callable[..., np.ndarray], *columns: int) -> Callable[..., np.ndarray]:
-    """``function`` applied to some of the resampled arrays (by position), for
-    ``bootstrap_intervals`` over several columns at once."""
-
-    def statistic(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
-        return function(*(resampled[index] for index in columns), axis=axis)
-
-    return statistic
-
-
-def difference_of_means(after: np.ndarray, before: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(after, axis=axis) - np.mean(before, axis=axis)
+def difference_of(after: int, before: int) -> MeansFunction:
+    return lambda means: means[after] - means[before]
 
 
 def mcnemar_exact_p(only_a: int, only_b: int) -> float:
