@@ -113,8 +113,10 @@ def pareto_svg(points: list[dict[str, Any]], width: int = 720, height: int = 440
                      f'<title>{_esc(point["label"])}: pass@1 {point["y"]:.3f}, relative cost'
                      f' {point["x"]:.3f}</title></circle>')
         weight = "bold" if point["headline"] else "normal"
-        parts.append(f'<text x="{x + 10:.1f}" y="{y - 8:.1f}" font-size="12" font-weight="{weight}">'
-                     f'{_esc(point["label"])}</text>')
+        right_half = x > left + plot_w * 0.6  # labels of right-hand points go left of them
+        anchor, label_x = ("end", x - 10) if right_half else ("start", x + 10)
+        parts.append(f'<text x="{label_x:.1f}" y="{y - 8:.1f}" font-size="12" text-anchor="{anchor}"'
+                     f' font-weight="{weight}">{_esc(point["label"])}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
