@@ -61,6 +61,16 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _flat_for_csv(table: pa.Table) -> pa.Table:
+    """CSV has no lists or structs: such columns are written as JSON text."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            values = [None if v is None else json.dumps(v, default=_json_default)
+                      for v in table.column(index).to_pylist()]
+            table = table.set_column(index, field.name, pa.array(values, pa.string()))
+    return table
+
+
 def render(table: pa.Table, fmt: str, title: str, file=None) -> None:
     """Write ``table`` to ``file`` (default stdout) as ``table``, ``csv``, ``json`` or
     ``parquet`` (binary: to ``sys.stdout.buffer`` when no file is given)."""
@@ -73,7 +83,7 @@ def render(table: pa.Table, fmt: str, title: str, file=None) -> None:
         return
     if fmt == "csv":
         buffer = io.BytesIO()
-        pa_csv.write_csv(table, buffer)
+        pa_csv.write_csv(_flat_for_csv(table), buffer)
         out.write(buffer.getvalue().decode("utf-8"))
         return
     if fmt == "json":

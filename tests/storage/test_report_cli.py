@@ -149,3 +149,10 @@ def test_report_html_writes_one_self_contained_file(filled, tmp_path):
     text = output.read_text()
     assert '<svg id="pareto"' in text and text.count('class="point"') == 2
     assert "http://" not in text and "https://" not in text and "<link" not in text
+
+
+def test_report_csv_writes_list_columns_as_json(filled):
+    result = invoke("--store", filled, "--run-id", "r1", "--query", "failure_modes", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {json.dumps(["A"])} == {r["example_task_ids"] for r in rows}
