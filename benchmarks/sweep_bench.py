@@ -139,7 +139,7 @@ def main() -> None:
     report["files_after_compaction"] = len(list(store.rglob("*.parquet")))
     query_started = time.perf_counter()
     con = connect(store)
-    run_query(con, "compare_policies", {})
+    run_query(con, "policy_comparison", {})
     report["compare_policies_query_s"] = time.perf_counter() - query_started
 
     # The sandbox's own rate on the same programs: final programs on their public tests.

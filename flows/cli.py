@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from flows import environment  # noqa: F401  (sets offline/ephemeral defaults before imports)
-from flows.commands import cache, datasets, compact, doctor, evaluate, policies, report, run, runs, sim
+from flows.commands import cache, compact, datasets, doctor, evaluate, export, policies, report, run, runs, sim
 
 app = typer.Typer(
     name="patflow",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for command_module in (run, runs, policies, evaluate, report, datasets, doctor, sim, cache, compact):
+for command_module in (run, runs, policies, evaluate, report, export, datasets, doctor, sim, cache, compact):
     command_module.register(app)
 
 

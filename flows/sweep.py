@@ -183,24 +183,19 @@ COMPARISON_COLUMNS = (
 
 
 def comparison_by_benchmark(store: str, run_id: str, params: dict | None = None):
-    """[(dataset name, compare_policies table restricted to that benchmark)] for one run."""
-    from tasks.storage import connect, run_query
+    """[(dataset name, policy_comparison rows of that benchmark)] for one run."""
+    import pyarrow.compute as pc
+
+    from tasks.analysis.named import run_named
+    from tasks.storage import connect
 
     con = connect(store, [run_id])
     try:
-        datasets = [row[0] for row in con.execute("SELECT DISTINCT dataset_name FROM outcomes ORDER BY 1").fetchall()]
-        for table in ("calls", "verifications", "outcomes"):
-            con.execute(f"ALTER VIEW {table} RENAME TO _run_{table}")
-        tables = []
-        for dataset in datasets:
-            literal = "'" + dataset.replace("'", "''") + "'"
-            for table in ("outcomes", "calls", "verifications"):
-                # the calls and verifications views join "outcomes" by name: they follow the filter
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM _run_{table} WHERE dataset_name = {literal}")
-            tables.append((dataset, run_query(con, "compare_policies", params or {})))
-        return tables
+        table = run_named(con, "policy_comparison", params or {})
     finally:
         con.close()
+    datasets = sorted(set(table.column("dataset_name").to_pylist()))
+    return [(dataset, table.filter(pc.equal(table["dataset_name"], dataset))) for dataset in datasets]
 
 
 def comparison_markdown(store: str, run_id: str, params: dict | None = None) -> str:

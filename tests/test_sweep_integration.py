@@ -150,8 +150,8 @@ def test_two_benchmarks_and_two_model_configurations_in_one_run(prefect_harness,
         concurrency: {{chunk_size: 4}}
     """))
     result = run_cli("run", "--config", str(config), "--workers", "1")
-    assert "compare_policies — humaneval — run matrix" in result.output
-    assert "compare_policies — he-copy — run matrix" in result.output
+    assert "policy_comparison — humaneval — run matrix" in result.output
+    assert "policy_comparison — he-copy — run matrix" in result.output
 
     keys = query(
         f"select dataset_name, generator_model, planner_model, task_id, policy, seed from {parquet(store, 'outcomes')}"

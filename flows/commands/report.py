@@ -1,8 +1,10 @@
-"""``patflow report``: run a named DuckDB query (``queries/<name>.sql``) over a run store.
+"""``patflow report`` and ``patflow sql``: named DuckDB queries (``queries/<name>.sql``, with their
+statistics step from ``tasks.analysis.named``), ad-hoc SQL over the same views, and the
+self-contained HTML report.
 
-Thin: parses options, calls ``tasks.storage.run_query`` and renders the Arrow result as a rich
-table, CSV or JSON. ``print_report`` is what ``patflow run`` calls after a sweep.
-Exit codes: 0 on success, 2 for bad input (unknown query, bad parameter, bad run id).
+Thin: parses options, calls ``tasks.analysis`` and renders the Arrow result as a rich table, CSV,
+JSON or Parquet. ``print_report`` is what ``patflow run`` calls after a sweep.
+Exit codes: 0 on success, 2 for bad input (unknown query, bad parameter, bad run id, bad SQL).
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tasks.storage import QueryError, connect, list_queries, run_query
+from tasks.analysis.named import run_named
+from tasks.storage import QueryError, connect, list_queries
 
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "parquet")
+DEFAULT_QUERY = "policy_comparison"
 DEFAULT_STORE = "data/runs"
 MAX_TRANSPOSED_ROWS = 8  # wider results than the terminal are shown one column per row
 
@@ -55,12 +61,29 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _flat_for_csv(table: pa.Table) -> pa.Table:
+    """CSV has no lists or structs: such columns are written as JSON text."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            values = [None if v is None else json.dumps(v, default=_json_default)
+                      for v in table.column(index).to_pylist()]
+            table = table.set_column(index, field.name, pa.array(values, pa.string()))
+    return table
+
+
 def render(table: pa.Table, fmt: str, title: str, file=None) -> None:
-    """Write ``table`` to ``file`` (default stdout) as ``table``, ``csv`` or ``json``."""
+    """Write ``table`` to ``file`` (default stdout) as ``table``, ``csv``, ``json`` or
+    ``parquet`` (binary: to ``sys.stdout.buffer`` when no file is given)."""
     out = file or sys.stdout
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        binary = getattr(out, "buffer", None)
+        (binary or out).write(buffer.getvalue())
+        return
     if fmt == "csv":
         buffer = io.BytesIO()
-        pa_csv.write_csv(table, buffer)
+        pa_csv.write_csv(_flat_for_csv(table), buffer)
         out.write(buffer.getvalue().decode("utf-8"))
         return
     if fmt == "json":
@@ -128,20 +151,30 @@ def _transposed(names: list[str], rows: list[list[str]], numeric: set[str], titl
 def print_report(
     store: str,
     run_ids: list[str] | None,
-    query: str = "compare_policies",
+    query: str = DEFAULT_QUERY,
     params: dict | None = None,
     fmt: str = "table",
+    output: Path | None = None,
 ) -> None:
     """Run ``query`` over ``store`` (restricted to ``run_ids`` if given) and print it."""
     if fmt not in FORMATS:
         raise QueryError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
     con = connect(store, run_ids or None)
     try:
-        result = run_query(con, query, params or {})
+        result = run_named(con, query, params or {})
     finally:
         con.close()
     runs = ", ".join(run_ids) if run_ids else "all runs"
-    render(result, fmt, title=f"{query} — {store} ({runs})")
+    _render_to(result, fmt, f"{query} — {store} ({runs})", output)
+
+
+def _render_to(table: pa.Table, fmt: str, title: str, output: Path | None) -> None:
+    if output is None:
+        render(table, fmt, title=title)
+        return
+    mode = "wb" if fmt == "parquet" else "w"
+    with open(output, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as handle:
+        render(table, fmt, title=title, file=handle)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -155,42 +188,98 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def _store_option() -> Any:
+    return typer.Option(
+        DEFAULT_STORE,
+        "--store",
+        envvar="PATFLOW_STORE",
+        help="Run store directory (Parquet + manifests) to query.",
+    )
+
+
+def _check_store(store: Path) -> None:
+    if not store.exists():
+        raise QueryError(f"store {store}: no such directory (set --store or PATFLOW_STORE)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        store: Path = typer.Option(
-            DEFAULT_STORE,
-            "--store",
-            envvar="PATFLOW_STORE",
-            help="Run store directory (Parquet + manifests) to query.",
-        ),
+        store: Path = _store_option(),
         run_id: list[str] = typer.Option(
             None, "--run-id", help="Restrict to this run; repeat for several (default: all runs)."
         ),
         query: str = typer.Option(
-            "compare_policies", "--query", "-q", help="Named query in queries/ (see --list)."
+            DEFAULT_QUERY, "--query", "-q", help="Named query in queries/ (see --list)."
         ),
         param: list[str] = typer.Option(
             None, "--param", "-p", help="Query parameter as key=value; repeatable."
         ),
         fmt: str = typer.Option(
-            "table", "--format", "-f", help="Output format: table, csv or json."
+            "table", "--format", "-f", help="Output format: table, csv, json or parquet."
+        ),
+        output: Path = typer.Option(
+            None, "--output", "-o", help="Write the result to this file instead of stdout."
+        ),
+        html: Path = typer.Option(
+            None, "--html", help="Write the self-contained HTML report of the runs to this file."
         ),
         list_: bool = typer.Option(
             False, "--list", help="List the named queries and what each answers, then exit."
         ),
     ) -> None:
-        """Print a DuckDB comparison over a run store (default: compare_policies)."""
+        """Print a named DuckDB query over a run store (default: policy_comparison), or --html."""
         try:
             if list_:
                 for name, purpose in list_queries():
                     typer.echo(f"{name}\t{purpose}")
                 return
-            if not store.exists():
-                raise QueryError(f"store {store}: no such directory (set --store or PATFLOW_STORE)")
-            print_report(str(store), list(run_id or []) or None, query, _parse_params(param or []), fmt)
+            _check_store(store)
+            run_ids = list(run_id or []) or None
+            if html is not None:
+                from tasks.analysis.html import write_report
+
+                summary = write_report(store, run_ids, html)
+                typer.echo(f"wrote {html} ({summary})")
+                return
+            print_report(str(store), run_ids, query, _parse_params(param or []), fmt, output)
         except (QueryError, ValueError) as error:
             typer.echo(f"patflow report: {error}", err=True)
             raise typer.Exit(2) from None
 
-
+    @app.command("sql")
+    def sql(
+        statement: str = typer.Argument(
+            ..., help="A SELECT over the views calls, verifications, outcomes (quote it)."
+        ),
+        store: Path = _store_option(),
+        run_id: list[str] = typer.Option(
+            None, "--run-id", help="Restrict the views to this run; repeatable (default: all)."
+        ),
+        fmt: str = typer.Option(
+            "table", "--format", "-f", help="Output format: table, csv, json or parquet."
+        ),
+        output: Path = typer.Option(
+            None, "--output", "-o", help="Write the result to this file instead of stdout."
+        ),
+    ) -> None:
+        """Run your own SQL over the same committed-only views the named queries use."""
+        try:
+            if fmt not in FORMATS:
+                raise QueryError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+            _check_store(store)
+            con = connect(store, list(run_id or []) or None)
+            try:
+                relation = con.sql(statement)
+                if relation is None:
+                    raise QueryError("expected a query that returns rows (SELECT ...)")
+                to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
+                table = to_table()
+            except duckdb.Error as error:
+                raise QueryError(str(error).splitlines()[0]) from None
+            finally:
+                con.close()
+            _render_to(table, fmt, "sql", output)
+        except (QueryError, ValueError) as error:
+            typer.echo(f"patflow sql: {error}", err=True)
+            raise typer.Exit(2) from None

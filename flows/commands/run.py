@@ -201,7 +201,7 @@ def _run(config, overwrite: bool, output_format: str, reference_generator: str |
     typer.echo(f"results: {config.store}  (query with `patflow report --store {config.store}`)")
     params = {"reference_generator": reference_generator} if reference_generator else None
     for dataset, table in comparison_by_benchmark(config.store, config.run_id, params):
-        render(table, output_format, title=f"compare_policies — {dataset} — run {config.run_id}")
+        render(table, output_format, title=f"policy_comparison — {dataset} — run {config.run_id}")
     if summary.chunks_failed:
         fail(f"{summary.chunks_failed} chunk(s) failed; run the same command again to resume", code=1)
 

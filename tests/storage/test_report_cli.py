@@ -1,4 +1,5 @@
-"""`patflow report` end to end through the real Typer app, over a hand-built store."""
+"""`patflow report` and `patflow sql` end to end through the real Typer app, over a hand-built
+store."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import io
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from storage_builders import Call, Check, make_item
 from typer.testing import CliRunner
@@ -66,7 +68,8 @@ def test_report_list_names_every_query():
     result = invoke("--list")
     assert result.exit_code == 0
     names = {line.split("\t")[0] for line in result.stdout.splitlines()}
-    assert {"compare_policies", "failure_modes", "planner_rescues", "cost_per_correct",
+    assert {"policy_comparison", "pareto", "cost_breakdown", "planner_trigger", "failure_modes",
+            "paired", "run_diff", "planner_rescues", "cost_per_correct",
             "model_calls_by_phase"} <= names
 
 
@@ -77,6 +80,8 @@ def test_report_list_names_every_query():
         (("--param", "runid=r1"), "unknown parameter $runid"),
         (("--param", "run_id"), "expected key=value"),
         (("--format", "xml"), "format 'xml'"),
+        (("--query", "paired"), "parameter $policy_a is required"),
+        (("--param", "resamples=lots"), "wrong type"),
         (("--run-id", "../x"), "run id '../x'"),
     ],
 )
@@ -101,3 +106,53 @@ def test_print_report_table_shows_the_comparison(filled, capsys):
 def test_print_report_on_empty_run_says_so(filled, capsys):
     print_report(str(filled), ["never-ran"])
     assert "no rows" in capsys.readouterr().out
+
+
+def test_report_parquet_to_a_file_and_a_query_with_required_params(filled, tmp_path):
+    output = tmp_path / "paired.parquet"
+    result = invoke("--store", filled, "--run-id", "r1", "--query", "paired", "--param",
+                    "policy_a=pat", "--param", "policy_b=standard", "--format", "parquet",
+                    "--output", output)
+    assert result.exit_code == 0, result.output
+    (row,) = pq.read_table(output).to_pylist()
+    assert (row["only_a"], row["only_b"], row["mcnemar_p"]) == (1, 0, 1.0)
+
+
+def test_report_intervals_in_json(filled):
+    result = invoke("--store", filled, "--run-id", "r1", "--format", "json",
+                    "--param", "resamples=50")
+    rows = json.loads(result.stdout)
+    assert all("pass_at_1_low" in r and "seed_pass_at_1_sd" in r for r in rows)
+
+
+def test_sql_runs_over_the_same_views(filled):
+    result = runner.invoke(app, ["sql", "SELECT policy, count(*) AS n FROM outcomes GROUP BY ALL"
+                                 " ORDER BY policy", "--store", str(filled), "--run-id", "r1",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"policy": "pat", "n": 1}, {"policy": "standard", "n": 1}]
+    everything = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM calls", "--store", str(filled),
+                                     "--format", "csv"])
+    assert everything.stdout.split() == ['"n"', "5"]
+
+
+def test_sql_error_is_one_line_exit_2(filled):
+    result = runner.invoke(app, ["sql", "SELECT nope FROM outcomes", "--store", str(filled)])
+    assert result.exit_code == 2 and "patflow sql:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_report_html_writes_one_self_contained_file(filled, tmp_path):
+    output = tmp_path / "report.html"
+    result = invoke("--store", filled, "--run-id", "r1", "--html", output)
+    assert result.exit_code == 0, result.output
+    text = output.read_text()
+    assert '<svg id="pareto"' in text and text.count('class="point"') == 2
+    assert "http://" not in text and "https://" not in text and "<link" not in text
+
+
+def test_report_csv_writes_list_columns_as_json(filled):
+    result = invoke("--store", filled, "--run-id", "r1", "--query", "failure_modes", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {json.dumps(["A"])} == {r["example_task_ids"] for r in rows}
