@@ -214,27 +214,21 @@ class _Performer:
 
 
 async def score_hidden(performer: _Performer, program: str | None, model_error: str | None):
-    """(suites_passed, status) of the submission on the hidden suites, recording each run."""
-    problem = performer.problem
-    suites_passed: list[tuple[str, bool]] = []
+    """(suites_passed, status) of the submission on the hidden suites (``tasks.scoring``, the
+    one scoring rule ``patflow evaluate`` and the self-check use too), recording each run."""
+    from tasks.scoring import score_program_async
+
     if program is None:
-        return suites_passed, "error:model" if model_error else "no_program"
-    status = "passed"
-    for suite in problem.hidden_suites:
-        verdict = await performer.verify_one(program, suite.tests, suite.time_limits_s)
+        return [], "error:model" if model_error else "no_program"
+    score = await score_program_async(program, performer.problem, performer.verify_one)
+    for index, suite in enumerate(score.suites):
         performer.verifications.append(
             VerificationEvent(
-                step=performer.step + len(suites_passed), phase="score",
-                test_source=f"hidden:{suite.name}", verdict=verdict,
-                program_sha256=sha256_text(program),
+                step=performer.step + index, phase="score", test_source=f"hidden:{suite.suite}",
+                verdict=suite.verdict, program_sha256=sha256_text(program),
             )  # fmt: skip
         )
-        suites_passed.append((suite.name, verdict.passed))
-        if not verdict.passed and status == "passed":
-            status = verdict.status
-    if not suites_passed:
-        status = "no_hidden_tests"
-    return suites_passed, status
+    return list(score.suites_passed), score.status
 
 
 async def run_work_item(
