@@ -3,6 +3,8 @@ and the real sandbox, two seeds, into one store; budgets and costs checked in Du
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dataclasses
 
 import pytest
@@ -46,9 +48,8 @@ def _sweep(store, problems):
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    from conftest import SHARED_DATASETS
-
-    if not SHARED_DATASETS.is_dir():
+    shared_datasets = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    if not shared_datasets.is_dir():
         pytest.skip("../shared/datasets is not beside this checkout")
     problems = []
     for name in ("humaneval", "mbpp-sanitized"):

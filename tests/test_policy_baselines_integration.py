@@ -34,9 +34,8 @@ BUDGETS = {
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    from conftest import SHARED_DATASETS
-
-    if not SHARED_DATASETS.is_dir():
+    shared_datasets = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    if not shared_datasets.is_dir():
         pytest.skip("../shared/datasets is not beside this checkout")
     root = tmp_path_factory.mktemp("baselines")
     models = RoleModels(ModelConfig("sim/small"), ModelConfig("sim/large"))

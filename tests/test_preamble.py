@@ -18,7 +18,9 @@ from tasks.preamble import (
     preamble_text,
     with_preamble,
 )
-from tasks.records import DatasetInfo, HiddenSuite, ModelConfig, Problem, RunConfig
+from tasks.records import (
+    BenchmarkSelection, DatasetInfo, HiddenSuite, ModelConfig, ModelConfiguration, Problem, RunConfig,
+)  # fmt: skip
 from tasks.scoring import score_program
 from tasks.verification import verify
 
@@ -101,13 +103,18 @@ def test_unknown_modes_are_refused_with_the_choices():
         verify(USES_MATH, HYPOTENUSE, imports="all")
 
 
-def run_config(**overrides) -> RunConfig:
+def run_config(imports: str = "none") -> RunConfig:
     model = ModelConfig("sim/small")
-    return RunConfig(run_id="r", benchmark="mbpp", policies=(), generator=model, planner=model, **overrides)
+    return RunConfig(
+        run_id="r",
+        benchmarks=(BenchmarkSelection("mbpp", imports=imports),),
+        policies=(),
+        configurations=(ModelConfiguration("m", model, model),),
+    )
 
 
 def test_the_run_config_carries_the_mode_and_hashes_it():
-    assert run_config().imports == "none"
-    assert run_config(imports="standard").config_sha256() != run_config().config_sha256()
+    assert run_config().benchmarks[0].imports == "none"
+    assert run_config("standard").config_sha256() != run_config().config_sha256()
     with pytest.raises(ValueError, match="unknown imports mode"):
-        run_config(imports="some")
+        check_imports_mode("some")

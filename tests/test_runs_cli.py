@@ -26,7 +26,7 @@ def config_file(tmp_path, run_id: str):
         cache_dir: {tmp_path / "cache"}
         benchmarks: [{{name: stdio-demo, limit: 3}}, {{name: humaneval, limit: 2}}]
         configurations: [{{name: s, generator: sim/small, planner: sim/large}}]
-        policies: [standard, {{name: pat, label: pat-2, params: {{max_plans: 2}}}}]
+        policies: [standard, {{name: pat, label: pat-2, params: {{max_attempts: 2}}}}]
         concurrency: {{chunk_size: 2}}
     """))
     return load_sweep_config(path)

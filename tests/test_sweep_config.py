@@ -22,7 +22,7 @@ benchmarks:
     limit: 3
   - name: stdio-demo
     sample: 4
-    imports: none
+    imports: standard
 models:
   small:
     model: sim/small
@@ -38,7 +38,7 @@ configurations:
 policies:
   - name: pat
     params:
-      max_plans: 2
+      max_attempts: 2
     configurations: [small+large]
   - name: standard
 """
@@ -64,9 +64,9 @@ def test_a_good_config_resolves_to_the_whole_matrix(tmp_path):
     config = load_sweep_config(write(tmp_path, GOOD))
     assert [b.dataset.name for b in config.benchmarks] == ["humaneval", "stdio-demo"]
     assert [b.problems_selected for b in config.benchmarks] == [3, 4]
-    assert config.benchmarks[1].imports == "none" and config.benchmarks[0].imports == "standard"
+    assert config.benchmarks[1].imports == "standard" and config.benchmarks[0].imports == "none"  # the default
     assert [(v.spec.label, v.configurations) for v in config.policies] == [
-        ("pat:max_plans=2", ("small+large",)), ("standard", ("small+large", "large")),
+        ("pat:max_attempts=2", ("small+large",)), ("standard", ("small+large", "large")),
     ]  # fmt: skip
     assert dict(config.estimate_skills) == {"sim/small": "small", "sim/large": "large"}
     from tasks.sweep import count_work_items
@@ -104,8 +104,8 @@ BAD = [
     # (edit of GOOD, line of the error, message)
     (lambda t: t.replace("name: humaneval", "name: no-such-bench"), 5, "unknown benchmark 'no-such-bench'"),
     (lambda t: t.replace("  - name: standard", "  - name: magic"), 27, "unknown policy 'magic'"),
-    (lambda t: t.replace("max_plans: 2", "max_plan: 2"), 25, "policy 'pat' has no parameter 'max_plan'"),
-    (lambda t: t.replace("max_plans: 2", "max_plans: lots"), 25, "policy 'pat' parameter 'max_plans': expected int"),
+    (lambda t: t.replace("max_attempts: 2", "max_plan: 2"), 25, "policy 'pat' has no parameter 'max_plan'"),
+    (lambda t: t.replace("max_attempts: 2", "max_attempts: lots"), 25, "policy 'pat' parameter 'max_attempts': expected int"),
     (lambda t: t.replace("model: sim/large", "model: nosuchprovider/big"), 14, "unknown model provider in 'nosuchprovider/big'"),
     (lambda t: t.replace("  - name: standard", "  - name: standard\n  - name: standard"), 28,
      "two policy variants labelled 'standard' on configuration 'small+large' (the other is at line 27)"),
@@ -118,7 +118,7 @@ BAD = [
     (lambda t: t.replace("    planner: large\npolicies", "    planner: huge\npolicies"), 21, "planner: unknown model entry 'huge'"),
     (lambda t: t.replace("configurations: [small+large]", "configurations: [small+huge]"), 26, "unknown configuration 'small+huge'"),
     (lambda t: t.replace("seeds: 2", "seeds: two"), 3, "seeds: expected integer, got 'two'"),
-    (lambda t: t.replace("    imports: none", "    imports: all"), 9, "imports: expected one of standard, none"),
+    (lambda t: t.replace("    imports: standard", "    imports: all"), 9, "imports: expected one of standard, none"),
     (lambda t: t.replace("    model: sim/small", "    model: sim/small\n    api_key: sk-123"), 13, "'api_key' looks like a secret"),
 ]
 
@@ -187,16 +187,16 @@ def test_sweep_flags_cannot_be_mixed_with_a_config(tmp_path):
 
 
 def test_flag_errors_name_the_command_line(tmp_path):
-    result = run("--policy", "pat:max_plans=many", "--store", str(tmp_path / "runs"))
+    result = run("--policy", "pat:max_attempts=many", "--store", str(tmp_path / "runs"))
     assert result.exit_code == 2
-    assert "command line: policy 'pat' parameter 'max_plans': expected int" in result.output.replace("\n", " ")
+    assert "command line: policy 'pat' parameter 'max_attempts': expected int" in result.output.replace("\n", " ")
 
 
 def test_a_config_and_its_flag_shortcut_are_the_same_config(tmp_path):
     from flows.commands.run import build_config
 
     flags = dict(
-        config_file=None, benchmark="humaneval", policy=["standard", "pat:max_plans=2", "standard:generator=sim/large"],
+        config_file=None, benchmark="humaneval", policy=["standard", "pat:max_attempts=2", "standard:generator=sim/large"],
         generator="sim/small", planner="sim/large", api_base=None, api_key_env=None, max_concurrency=8,
         models_config=None, seeds=2, limit=5, store=tmp_path / "runs", run_id="same", data_dir=None, cache_dir=None,
         workers=None, dask_address=None, temperature=None, max_tokens=None, chunk_size=4, output_format="table",
@@ -214,7 +214,7 @@ def test_a_config_and_its_flag_shortcut_are_the_same_config(tmp_path):
           - {name: large, generator: large, planner: large}
         policies:
           - {name: standard, configurations: [small+large]}
-          - {name: pat, params: {max_plans: 2}, configurations: [small+large]}
+          - {name: pat, params: {max_attempts: 2}, configurations: [small+large]}
           - {name: standard, configurations: [large]}
         concurrency: {chunk_size: 16}
     """)

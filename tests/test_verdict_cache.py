@@ -37,7 +37,7 @@ def test_key_changes_with_everything_that_decides_a_verdict():
 def test_sandbox_failures_are_never_cached(tmp_path):
     calls = []
 
-    def flaky_verify(program, tests, time_limits_s=None, limits=None):
+    def flaky_verify(program, tests, time_limits_s=None, limits=None, imports="none"):
         calls.append(program)
         return Verdict(passed=False, status="crashed", tests_total=2, tests_passed=0)
 
