@@ -42,7 +42,7 @@ def test_every_command_has_help_text():
     "args, message",
     [
         (["run", "--benchmark", "no-such-bench"], "unknown benchmark 'no-such-bench'"),
-        (["run", "--policy", "magic"], "unknown policy 'magic' (known: pat, standard)"),
+        (["run", "--policy", "magic"], "unknown policy 'magic' (known: best_of_n, codet, funcoder, pat, self_debug, standard)"),
         (["run", "--generator", "nosuchprovider/model"], "unknown model provider in 'nosuchprovider/model'"),
         (["run", "--planner", "nosuchprovider/big"], "unknown model provider in 'nosuchprovider/big'"),
     ],

@@ -228,6 +228,10 @@ def _estimate(config, sample: int | None, estimate_store: Path | None, output_fo
         " range: 5th-95th percentile over a bootstrap of the problems run)"
     )
     if output_format != "table":
+        if rows:  # the same TOTAL line as the table, in the rows' own columns
+            numeric = ("calls", "input_tokens", "output_tokens", "usd", "usd_low", "usd_high")
+            total = {key: None for key in rows[0]} | {key: sum(r[key] for r in rows) for key in numeric}
+            rows = rows + [total | {"benchmark": "TOTAL", "policy": "", "configuration": ""}]
         render(pa.Table.from_pylist(rows), output_format, title=title)
         return
     shown = [
