@@ -10,9 +10,7 @@ Prints (and with --json writes) four figures:
 4. cache: the first run's requests again from the cache: model calls made (server counter) and
    the speed-up over the first run;
 5. simulator calibration (in-process, HumanEval, no sandbox): how often each sim model answers
-   with the reference solution, and what an oracle PaT (small generator, large planner, a failed
-   trial detected perfectly) would reach and cost relative to large alone. The real sweep
-   verifies on public tests only, so its PaT figures come out lower.
+   with the reference solution (PaT end to end is benchmarks/policy_bench.py's).
 
 Run: .venv/bin/python benchmarks/llm_bench.py [--requests 960] [--rate-limit 50] [--json out.json]
      .venv/bin/python benchmarks/llm_bench.py --only calibration
@@ -200,8 +198,8 @@ def calibration(seeds: int = 2) -> dict:
         correct = prompts.extract_code(answer.text).strip() == problem.reference_solution.strip()
         return correct, cost_usd(price[model], answer.input_tokens, answer.output_tokens)
 
+    # PaT end to end (trials, written tests, decomposition) is measured by benchmarks/policy_bench.py.
     rows = {name: [0, 0.0] for name in sim.SKILLS}
-    pat = [0, 0.0, 0]  # correct, cost, planner calls
     for problem in problems:
         for seed in range(seeds):
             generate = prompts.generate_messages(problem.prompt, problem.entry_point)
@@ -209,28 +207,10 @@ def calibration(seeds: int = 2) -> dict:
                 correct, cost = ask(name, generate, seed, problem)
                 rows[name][0] += correct
                 rows[name][1] += cost
-            correct, cost = ask("small", generate, seed, problem)
-            pat[1] += cost
-            if not correct:
-                code = prompts.extract_code(sim.simulate("small", generate, seed))
-                plan_request = prompts.plan_messages(problem.prompt, problem.entry_point, code, "failed")
-                plan = sim.respond("large", plan_request, seed=seed, max_tokens=1024)
-                pat[1] += cost_usd(price["large"], plan.input_tokens, plan.output_tokens)
-                pat[2] += 1
-                implement = prompts.implement_messages(problem.prompt, problem.entry_point, plan.text)
-                correct, cost = ask("small", implement, seed, problem)
-                pat[1] += cost
-            pat[0] += correct
     total = len(problems) * seeds
     figures = {
         f"sim/{name}": {"reference_rate": round(c / total, 3), "usd_per_problem": c_usd / total}
         for name, (c, c_usd) in rows.items()
-    }
-    figures["oracle_pat_small_large"] = {
-        "reference_rate": round(pat[0] / total, 3),
-        "usd_per_problem": pat[1] / total,
-        "planner_rate": round(pat[2] / total, 3),
-        "cost_relative_to_large": round(pat[1] / rows["large"][1], 3),
     }
     return figures
 
