@@ -30,7 +30,7 @@ def _sweep(store, problems):
     from tasks.verification import verify
 
     register_problems(problems)
-    items = tuple(WorkItem(p.task_id, spec, seed, MODELS) for p in problems for spec in POLICIES
+    items = tuple(WorkItem(p.dataset.name, p.task_id, spec, seed, MODELS) for p in problems for spec in POLICIES
                   for seed in range(2))  # fmt: skip
     results = []
     for dataset in sorted({p.dataset.name for p in problems}):

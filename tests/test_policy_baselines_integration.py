@@ -14,7 +14,7 @@ from tasks.benchmarks import load_benchmark
 from tasks.policies import parse_policy_spec
 from tasks.policies.driver import RoleModels
 from tasks.records import ModelConfig
-from tasks.sweep import chunk_work_items, plan_work_items, run_chunk
+from tasks.sweep import WorkItem, chunk_work_items, run_chunk
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,11 @@ BUDGETS = {
 }
 
 
+def every_item(problems, specs, models) -> list[WorkItem]:
+    return [WorkItem(p.dataset.name, p.task_id, spec, seed, models)
+            for p in problems for spec in specs for seed in range(SEEDS)]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     shared_datasets = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -42,7 +47,7 @@ def store(tmp_path_factory) -> Path:
     specs = [parse_policy_spec(name) for name in POLICIES]
     for run_id, benchmark in (("he", "humaneval"), ("mbpp", "mbpp-sanitized")):
         problems = load_benchmark(benchmark).problems[:PROBLEMS_PER_BENCHMARK]
-        items = plan_work_items(problems, specs, SEEDS, models)
+        items = every_item(problems, specs, models)
         for chunk in chunk_work_items(run_id, str(root / "runs"), problems, items, chunk_size=8, cache_dir=None):
             run_chunk(chunk)
     return root / "runs"
@@ -113,7 +118,7 @@ def test_same_seed_without_cache_gives_identical_outcomes(store):
     models = RoleModels(ModelConfig("sim/small"), ModelConfig("sim/large"))
     specs = [parse_policy_spec(name) for name in POLICIES]
     problems = load_benchmark("humaneval").problems[:PROBLEMS_PER_BENCHMARK]
-    items = plan_work_items(problems, specs, SEEDS, models)
+    items = every_item(problems, specs, models)
     for chunk in chunk_work_items("he-again", str(store), problems, items, chunk_size=8, cache_dir=None):
         run_chunk(chunk)
     columns = "task_id, policy, seed, passed, status, final_program, selected_tests_passed, nodes"
