@@ -10,10 +10,14 @@
   than its parent: its P(correct) gets ``HELPER_BONUS`` logits more. Different samples draw
   different mutations, which produce different outputs, so agreement between samples means
   something.
-- Tests (``write_tests``): the docstring's ``>>>`` examples (or MBPP's example assert) as
-  asserts at a function root, and call-only lines with the same inputs; at a helper, call-only
-  lines with the root's example inputs. An assert is wrong (``==`` flipped) at rate
-  ``1 - tests_accuracy``; a call-only line is invalid (no arguments) at ``INVALID_SHARE`` of it.
+- Tests (``write_tests``): the examples the prompt shows (the dataset's public examples, as a
+  model reads them off the docstring or MBPP's example assert) as asserts at a function root,
+  and call-only lines with the same inputs; at a helper, call-only lines with the root's example
+  inputs. A prompt without examples gets call-only lines with inputs invented from the
+  signature (annotations, else the argument's name), as a model would guess them. Copying an
+  example is easy: an assert is wrong (``==`` flipped) at ``COPY_ERROR_SHARE`` of the skill's
+  error rate ``1 - tests_accuracy``; a call-only line is invalid (no arguments) at
+  ``INVALID_SHARE`` of it.
 
 Everything is a fixed function of the request (and the registered problem): no state is kept
 between requests, so a cached decomposition and a fresh helper request still agree.
@@ -26,10 +30,12 @@ import random
 import re
 
 from tasks.records import Problem
+from tasks.models import sim_inputs
 
 HELPER_SUFFIX = "_core"
 HELPER_BONUS = 1.0  # logits: a lifted helper is an easier task than its parent
 INVALID_SHARE = 0.25  # a call-only line is invalid at this share of the skill's error rate
+COPY_ERROR_SHARE = 0.5  # an example copied as an assert is wrong at this share of it
 
 
 def root_of(target: str, entry_point: str) -> int | None:
@@ -109,8 +115,14 @@ _ASSERT = re.compile(r"^\s*assert\s+(.+)$", re.MULTILINE)
 
 
 def example_calls(problem: Problem) -> list[tuple[str, str]]:
-    """(call expression, the example as an assert line) from the prompt's examples."""
-    found = [(c.strip(), f"assert {c.strip()} == {e.strip()}") for c, e in _DOCTEST.findall(problem.prompt)]
+    """(call expression, the example as an assert line) for the examples the prompt shows: the
+    dataset's public examples where it has them (read off the same docstring), else the
+    prompt's ``>>>`` lines or example asserts."""
+    public = sim_inputs.public_example_calls(problem)
+    if public:
+        return public
+    found = [(call, f"assert {call} == {e.strip()}") for call, e in
+             ((_without_comment(c), e) for c, e in _DOCTEST.findall(problem.prompt))]  # fmt: skip
     if not found and problem.entry_point:
         for body in _ASSERT.findall(problem.prompt):
             match = re.search(rf"\b{re.escape(problem.entry_point)}\s*\(", body)
@@ -118,6 +130,19 @@ def example_calls(problem: Problem) -> list[tuple[str, str]]:
             if call:
                 found.append((call, f"assert {body.strip()}"))
     return found
+
+
+def _without_comment(code: str) -> str:
+    """``code`` without a trailing ``# comment`` (kept whole if that would not parse)."""
+    code = code.strip()
+    head = code.split(" #", 1)[0].strip()
+    if head != code:
+        try:
+            ast.parse(head)
+            return head
+        except SyntaxError:
+            pass
+    return code
 
 
 def _balanced_call(text: str, start: int) -> str:
@@ -132,9 +157,12 @@ def _balanced_call(text: str, start: int) -> str:
 def written_tests(problem: Problem, target: str, accuracy: float, rng: random.Random) -> list[str]:
     """Asserts (root only) and call-only lines for ``target``; some wrong or invalid."""
     lines = []
-    for call, assert_line in example_calls(problem)[:6]:
-        if target == problem.entry_point:
-            if rng.random() > accuracy:
+    examples = example_calls(problem)[:6]
+    if not examples:
+        examples = [(call, "") for call in sim_inputs.invented_calls(problem)]
+    for call, assert_line in examples:
+        if target == problem.entry_point and assert_line:
+            if rng.random() > 1 - (1 - accuracy) * COPY_ERROR_SHARE:
                 assert_line = assert_line.replace("==", "!=", 1) if "==" in assert_line else \
                     f"assert not ({assert_line[len('assert '):]})"
             lines.append(assert_line)
