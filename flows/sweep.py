@@ -258,6 +258,10 @@ def scheduled_sweep(
     with shared_prefect_api():
         task_runner = make_task_runner(run_config.dask_address, run_config.workers)
         summary = sweep.with_options(task_runner=task_runner)(run_config, verify_concurrency=verify_concurrency)
+    if not summary.chunks_failed:  # a finished run: its chunk files become one per table, as `patflow run` does
+        from tasks.storage.compact import compact_run
+
+        compact_run(run_config.store, run_config.run_id)
     comparison = compare_with_previous_run(run_config.store, run_config.run_id)
     create_markdown_artifact(
         key=re.sub(r"[^a-z0-9-]", "-", f"run-diff-{Path(config).stem}".lower())[:100],

@@ -41,3 +41,19 @@ def test_the_nightly_deployment_runs_a_valid_config_file_on_the_process_pool_at_
     assert [v.spec.name for v in config.policies] == ["standard", "pat"]
     assert {m.model for m in config.model_configs()} == {"sim/small", "sim/large"}
     assert config.benchmarks[0].problems_selected == 20
+
+
+def test_the_readme_steps_deploy_and_run_this_deployment():
+    """The README's scheduled-sweep block names the pool, the deploy command and the deployment
+    that prefect.yaml and tests/scale/test_prefect_deployment.py use."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Scheduled sweeps.**"):readme.index("## Commands")]
+    commands = [line.split("#")[0].strip() for line in section.split("```")[1].splitlines() if line.strip()]
+    (nightly,) = [d for d in DOCUMENT["deployments"] if d["name"] == "nightly"]
+    pool = nightly["work_pool"]["name"]
+    assert f".venv/bin/prefect work-pool create {pool} --type process" in commands
+    assert ".venv/bin/prefect --no-prompt deploy --all" in commands
+    assert f".venv/bin/prefect worker start --pool {pool}" in commands
+    assert f".venv/bin/prefect deployment run patflow-scheduled-sweep/{nightly['name']}" in commands
+    test_source = (ROOT / "tests" / "scale" / "test_prefect_deployment.py").read_text()
+    assert f'DEPLOYMENT = "patflow-scheduled-sweep/{nightly["name"]}"' in test_source
