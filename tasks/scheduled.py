@@ -31,6 +31,10 @@ from tasks.storage import completed_work_item_keys, connect, read_manifest
 SCHEDULE_KEY = "schedule_sha256"  # manifest extra: the config's hash without its run id
 SCHEDULED_BY = "scheduled_by_flow_run"  # manifest extra: the Prefect flow run that claimed it
 MAX_TASK_IDS_SHOWN = 10
+DIFF_TABLE_COLUMNS = (
+    "benchmark", "policy", "generator", "planner", "items", "fixed", "broken", "pass@1 before → after",
+    "change [interval]", "mean cost change USD [interval]", "McNemar p", "fixed task ids", "broken task ids",
+)  # fmt: skip
 
 
 def schedule_sha256(config: RunConfig) -> str:
@@ -74,7 +78,9 @@ class ScheduledRun:
     work_items_total: int | None
 
     def is_complete(self, store: str | Path) -> bool:
-        return self.work_items_total is not None and len(completed_work_item_keys(store, self.run_id)) >= self.work_items_total
+        if self.work_items_total is None:
+            return False
+        return len(completed_work_item_keys(store, self.run_id)) >= self.work_items_total
 
 
 def read_scheduled_runs(store: str | Path) -> list[ScheduledRun]:
@@ -158,6 +164,11 @@ def _number(value: Any, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _change_with_interval(row: Mapping[str, Any], column: str, digits: int) -> str:
+    low, high = _number(row[f"{column}_low"], digits), _number(row[f"{column}_high"], digits)
+    return f"{row[column]:+.{digits}f} [{low}, {high}]"
+
+
 def _task_ids(ids: Sequence[str]) -> str:
     shown = ", ".join(str(task_id) for task_id in ids[:MAX_TASK_IDS_SHOWN])
     more = len(ids) - MAX_TASK_IDS_SHOWN
@@ -172,16 +183,15 @@ def run_diff_markdown(rows: Sequence[Mapping[str, Any]], previous_run_id: str, c
         "",
         summary.line(),
         "",
-        "| benchmark | policy | generator | planner | items | fixed | broken | pass@1 before → after | change [95% interval] | mean cost change USD [interval] | McNemar p | fixed task ids | broken task ids |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+        "| " + " | ".join(DIFF_TABLE_COLUMNS) + " |",
+        "|" + "---|" * len(DIFF_TABLE_COLUMNS),
+    ]
     for row in rows:
         cells = [
             row["dataset_name"], row["policy"], row["generator_model"], row["planner_model"], str(row["pairs"]),
             str(row["fixed"]), str(row["broken"]),
             f"{_number(row['pass_at_1_a'])} → {_number(row['pass_at_1_b'])}",
-            f"{row['pass_at_1_change']:+.3f} [{_number(row['pass_at_1_change_low'])}, {_number(row['pass_at_1_change_high'])}]",
-            f"{row['mean_cost_change']:+.6f} [{_number(row['mean_cost_change_low'], 6)}, {_number(row['mean_cost_change_high'], 6)}]",
+            _change_with_interval(row, "pass_at_1_change", 3), _change_with_interval(row, "mean_cost_change", 6),
             _number(row["mcnemar_p"]), _task_ids(row["fixed_task_ids"]), _task_ids(row["broken_task_ids"]),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
@@ -218,7 +228,8 @@ def compare_with_previous_run(store: str | Path, run_id: str, resamples: int | N
         manifest = read_manifest(store, run_id) or {}
         key = (manifest.get("extra") or {}).get(SCHEDULE_KEY) or "unknown"
         markdown = nothing_to_compare_markdown(run_id, store, key)
-        return RunComparison(run_id, None, markdown, f"run {run_id}: first complete run of this config in {store}, nothing to compare with")
+        line = f"run {run_id}: first complete run of this config in {store}, nothing to compare with"
+        return RunComparison(run_id, None, markdown, line)
     con = connect(store, [previous, run_id])
     try:
         rows = run_named(con, "run_diff", {"run_a": previous, "run_b": run_id, "resamples": resamples}).to_pylist()
