@@ -77,9 +77,10 @@ class RunConflict(ValueError):
     pass
 
 
-def claim_run(config: RunConfig, overwrite: bool = False) -> None:
+def claim_run(config: RunConfig, overwrite: bool = False, extra: dict | None = None) -> None:
     """Write the run's manifest. The same config again resumes; a different one under the same
-    run id is refused unless ``overwrite``, which first deletes the earlier run's files."""
+    run id is refused unless ``overwrite``, which first deletes the earlier run's files.
+    ``extra`` adds keys to the manifest's ``extra`` (a scheduled run's schedule key)."""
     from tasks.storage import read_manifest, remove_run, write_manifest
 
     existing = read_manifest(config.store, config.run_id)
@@ -92,10 +93,10 @@ def claim_run(config: RunConfig, overwrite: bool = False) -> None:
                 " use another --run-id, or --overwrite to replace it"
             )
     datasets = [dataclasses.asdict(b.dataset) for b in config.benchmarks if b.dataset]
-    extra = {"work_items_total": count_work_items(config), "datasets": datasets}
+    manifest_extra = {**(extra or {}), "work_items_total": count_work_items(config), "datasets": datasets}
     if len(datasets) == 1:
-        extra["dataset"] = datasets[0]
-    write_manifest(config.store, config, extra)
+        manifest_extra["dataset"] = datasets[0]
+    write_manifest(config.store, config, manifest_extra)
 
 
 # One retry: a chunk commits its results only at its end, so running it again is safe.
@@ -228,35 +229,44 @@ def publish_comparison_artifact(config: RunConfig) -> None:
 
 @flow(name="patflow-scheduled-sweep", persist_result=False, log_prints=True)
 def scheduled_sweep(
-    benchmark: str = "humaneval",
-    policies: list[str] = ["standard", "pat"],  # noqa: B006 - Prefect parameters are JSON
-    generator: str = "sim/small",
-    planner: str = "sim/large",
-    api_base: str | None = None,
-    seeds: int = 1,
-    limit: int | None = None,
-    store: str = "data/runs",
+    config: str = "data/sweeps/nightly.yaml",
+    store: str | None = None,
     run_id: str | None = None,
-    chunk_size: int = 16,
     dask_address: str | None = None,
-    overwrite: bool = False,
-    config_path: str | None = None,
 ) -> SweepSummary:
-    """Deployment entry point: plain JSON parameters (or ``config_path``, a sweep YAML file),
-    a dated run id by default."""
-    from tasks.sweep_config import ResolveOptions, config_from_flags, flags_document, load_sweep_config
+    """Deployment entry point: run the sweep config file ``config`` (relative to the worker's
+    directory) under a run id of its own, ``<file stem>-<scheduled time>Z`` unless ``run_id``;
+    then compare it with the previous complete run of the same config in the store
+    (``queries/run_diff.sql``) and publish that as a Markdown artifact ``run-diff-<file stem>``.
+    ``store`` and ``dask_address`` override the file's."""
+    from prefect.runtime import flow_run
 
-    if config_path:
-        config = load_sweep_config(Path(config_path), ResolveOptions(run_id=run_id, dask_address=dask_address))
-    else:
-        document = flags_document(
-            benchmark=benchmark, policies=policies, generator=generator, planner=planner, api_base=api_base,
-            api_key_env=None, max_concurrency=None, model_entries={}, seeds=seeds, limit=limit, run_id=run_id,
-            temperature=0.2, max_tokens=1024, chunk_size=chunk_size,
-        )  # fmt: skip
-        config = config_from_flags(document, ResolveOptions(store=store, dask_address=dask_address))
-    claim_run(config, overwrite)
     from flows.cluster import shared_prefect_api
+    from tasks.scheduled import compare_with_previous_run, free_run_id, schedule_extra, scheduled_run_id
+    from tasks.sweep_config import ResolveOptions, load_sweep_config
 
+    flow_run_id = flow_run.get_id()
+    provisional_run_id = run_id or scheduled_run_id(config, flow_run.get_scheduled_start_time())
+    options = ResolveOptions(store=store, run_id=provisional_run_id, dask_address=dask_address)
+    run_config = load_sweep_config(Path(config), options)
+    if run_id is None:
+        run_config = dataclasses.replace(run_config, run_id=free_run_id(run_config.store, provisional_run_id, flow_run_id))
+    claim_run(run_config, extra=schedule_extra(run_config, flow_run_id))
+    # Sandbox runs per local worker as `patflow run` sets them: two per core, shared by the workers.
+    local_workers = None if run_config.dask_address else (run_config.workers or os.cpu_count() or 1)
+    verify_concurrency = max(2, 2 * (os.cpu_count() or 1) // local_workers) if local_workers else None
     with shared_prefect_api():
-        return sweep.with_options(task_runner=make_task_runner(config.dask_address))(config)
+        task_runner = make_task_runner(run_config.dask_address, run_config.workers)
+        summary = sweep.with_options(task_runner=task_runner)(run_config, verify_concurrency=verify_concurrency)
+    if not summary.chunks_failed:  # a finished run: its chunk files become one per table, as `patflow run` does
+        from tasks.storage.compact import compact_run
+
+        compact_run(run_config.store, run_config.run_id)
+    comparison = compare_with_previous_run(run_config.store, run_config.run_id)
+    create_markdown_artifact(
+        key=re.sub(r"[^a-z0-9-]", "-", f"run-diff-{Path(config).stem}".lower())[:100],
+        markdown=comparison.markdown,
+        description=comparison.line,
+    )
+    print(comparison.line)
+    return summary
