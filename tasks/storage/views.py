@@ -84,18 +84,24 @@ def _table_source(con: duckdb.DuckDBPyConnection, store: Path, table: str, run_i
 
 
 def _object_files(location: StoreLocation, table: str, run_ids: list[str] | None) -> list[str]:
-    """Every ``*.parquet`` object of ``table`` (of ``run_ids``, None = all runs): one listing."""
+    """Every ``*.parquet`` object of ``table`` (of ``run_ids``, None = all runs): one listing of
+    the table's prefix, or one per requested run's partition."""
     import pyarrow.fs as pafs
 
     table_dir = location.join(table)
-    wanted = None if run_ids is None else {f"run_id={check_run_id(run_id)}" for run_id in run_ids}
+    if run_ids is not None:
+        return [
+            f"{directory}/{name}"
+            for directory in (location.join(table, f"run_id={check_run_id(run_id)}") for run_id in run_ids)
+            for name in location.file_names(directory, ".parquet")
+        ]
     selector = pafs.FileSelector(table_dir, allow_not_found=True, recursive=True)
     files = []
     for info in location.filesystem.get_file_info(selector):
         if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
             continue
         partition = info.path[len(table_dir) + 1:].split("/")
-        if len(partition) == 2 and partition[0].startswith("run_id=") and (wanted is None or partition[0] in wanted):
+        if len(partition) == 2 and partition[0].startswith("run_id="):
             files.append(info.path)
     return sorted(files)
 
