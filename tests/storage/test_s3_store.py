@@ -266,3 +266,14 @@ def test_a_sweep_with_an_unusable_s3_store_stops_before_anything_starts(endpoint
     ])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "store s3://no-such-bucket/runs cannot be used (bucket 'no-such-bucket' does not exist" in result.output.replace("\n", " ")
+
+
+def test_a_dask_worker_checks_the_bucket_with_its_own_aws_variables(endpoint, s3_store, monkeypatch):
+    from flows.cluster import _worker_can_run
+
+    assert _worker_can_run("humaneval", None, None, s3_store) is None
+    missing = _worker_can_run("humaneval", None, None, "s3://no-such-bucket/runs")
+    assert missing == ("store s3://no-such-bucket/runs cannot be used from this worker:"
+                       f" bucket 'no-such-bucket' does not exist at {endpoint}")  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    assert "cannot reach bucket" in _worker_can_run("humaneval", None, None, s3_store)
