@@ -71,9 +71,9 @@ def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None,
         load_benchmark(benchmark, data_dir)
     except Exception as error:  # noqa: BLE001
         return f"cannot load benchmark {benchmark!r}: {str(error).splitlines()[0]} (set PATFLOW_DATA_DIR)"
-    if store and store.startswith("s3://"):  # object storage: this worker's AWS variables must reach the bucket
-        from tasks.storage import object_store_problem
+    from tasks.storage import is_object_store, object_store_problem
 
+    if store and is_object_store(store):  # object storage: this worker's AWS variables must reach the bucket
         problem = object_store_problem(store)
         if problem:
             return f"store {store} cannot be used from this worker: {problem}"

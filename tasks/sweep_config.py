@@ -255,6 +255,8 @@ def resolve_document(root: Node, source: str, options: ResolveOptions = ResolveO
     sandbox_settings = dataclasses.replace(sandbox_settings, default_timeout_s=float(sandbox_settings.default_timeout_s))
 
     store = options.store or read.scalar(top.get("store"), "store", str, "data/runs")
+    if "://" in store and not is_object_store(store):
+        raise read.fail(top.get("store") or root, f"store {store!r}: expected a directory or s3://bucket/prefix")
     cache_dir = options.cache_dir or read.scalar(top.get("cache_dir"), "cache_dir", str, "data/cache")
     run_id = options.run_id or read.scalar(top.get("run_id"), "run_id", str) or default_run_id(benchmarks[0].dataset.name)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):

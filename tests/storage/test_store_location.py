@@ -56,3 +56,18 @@ def test_credentials_are_looked_for_where_the_sdk_looks(tmp_path):
     assert credentials_problem(nowhere).startswith("no AWS credentials: set AWS_ACCESS_KEY_ID")
     (tmp_path / "credentials").write_text("[default]\n")
     assert credentials_problem({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials")}) is None
+
+
+def test_a_sweep_config_keeps_an_s3_store_url_and_refuses_another_scheme(tmp_path):
+    from tasks.sweep_config import SweepConfigError, load_sweep_config
+
+    path = tmp_path / "sweep.yaml"
+    rest = (
+        "benchmarks: [{name: stdio-demo, limit: 1}]\npolicies: [standard]\n"
+        "configurations: [{name: s, generator: sim/small, planner: sim/large}]\n"
+    )
+    path.write_text("store: s3://team-runs/patflow\n" + rest)
+    assert load_sweep_config(path).store == "s3://team-runs/patflow"
+    path.write_text("store: gs://team-runs/patflow\n" + rest)
+    with pytest.raises(SweepConfigError, match=r"sweep\.yaml:1: store 'gs://team-runs/patflow': expected a directory or s3://"):
+        load_sweep_config(path)
