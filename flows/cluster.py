@@ -56,7 +56,7 @@ def cluster_threads() -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None, store: str) -> str | None:
+def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None, store: str | None) -> str | None:
     """On a worker: None if it can run this sweep's chunks, else what it lacks (one line)."""
     import os
     from pathlib import Path
@@ -71,6 +71,13 @@ def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None,
         load_benchmark(benchmark, data_dir)
     except Exception as error:  # noqa: BLE001
         return f"cannot load benchmark {benchmark!r}: {str(error).splitlines()[0]} (set PATFLOW_DATA_DIR)"
+    from tasks.storage import is_object_store, object_store_problem
+
+    if store and is_object_store(store):  # object storage: this worker's AWS variables must reach the bucket
+        problem = object_store_problem(store)
+        if problem:
+            return f"store {store} cannot be used from this worker: {problem}"
+        store = None
     for label, directory in (("cache directory", cache_dir), ("store", store)):
         if directory is None:
             continue
@@ -86,7 +93,8 @@ def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None,
 
 def check_cluster(address: str, benchmark: str, data_dir: str | None, cache_dir: str | None, store: str) -> int:
     """Before a sweep on an existing cluster: every worker can import patflow, load the benchmark
-    and write the cache directory and the store. Returns the worker count; raises ``ValueError``
+    and write the cache directory and the store (an ``s3://`` store: reach its bucket with the
+    worker's own AWS variables). Returns the worker count; raises ``ValueError``
     with one line naming the first worker that cannot."""
     from distributed import Client
 

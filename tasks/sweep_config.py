@@ -27,7 +27,8 @@ whose message is one line, ``<file>:<line>: <what was wrong and what was expecte
 anything is spent or written: YAML syntax, unknown keys, wrong types, unknown benchmarks,
 policies, policy parameters, model providers, entries and configurations, task ids not in the
 benchmark, duplicate labels. ``check_reachable`` adds what needs the outside world (API-key
-variables set, ``api_base`` answering a short HTTP probe, the store writable); ``--estimate``
+variables set, ``api_base`` answering a short HTTP probe, the store writable — for an ``s3://`` store: AWS
+credentials set, the endpoint answering, the bucket there); ``--estimate``
 skips it, so an estimate never touches a real endpoint. ``config_from_flags`` builds the same
 document from the command line's options, so a flag run and its YAML twin hash alike.
 """
@@ -59,6 +60,7 @@ from tasks.records import (
     RunConfig,
     SandboxSettings,
 )
+from tasks.storage.location import is_object_store, object_store_problem
 
 COMMAND_LINE = "command line"
 SIM_SKILLS = ("small", "medium", "large")
@@ -253,6 +255,8 @@ def resolve_document(root: Node, source: str, options: ResolveOptions = ResolveO
     sandbox_settings = dataclasses.replace(sandbox_settings, default_timeout_s=float(sandbox_settings.default_timeout_s))
 
     store = options.store or read.scalar(top.get("store"), "store", str, "data/runs")
+    if "://" in store and not is_object_store(store):
+        raise read.fail(top.get("store") or root, f"store {store!r}: expected a directory or s3://bucket/prefix")
     cache_dir = options.cache_dir or read.scalar(top.get("cache_dir"), "cache_dir", str, "data/cache")
     run_id = options.run_id or read.scalar(top.get("run_id"), "run_id", str) or default_run_id(benchmarks[0].dataset.name)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", run_id):
@@ -273,7 +277,7 @@ def resolve_document(root: Node, source: str, options: ResolveOptions = ResolveO
         temperature=read.scalar(generation.get("temperature"), "generation.temperature", float, None, minimum=0),
         max_tokens=read.scalar(generation.get("max_tokens"), "generation.max_tokens", int, 1024, minimum=1),
         sandbox=sandbox_settings,
-        store=str(_path(store, base_dir)),
+        store=store if is_object_store(store) else str(_path(store, base_dir)),
         data_dir=data_dir,
         cache_dir=str(_path(cache_dir, base_dir)) if cache_dir else None,
         chunk_size=read.scalar(concurrency.get("chunk_size"), "concurrency.chunk_size", int, 16, minimum=1),
@@ -622,6 +626,12 @@ def check_reachable(config: RunConfig, probe: Callable[[str], str | None] | None
             problem = probe(model.api_base)
             if problem:
                 raise SweepConfigError(f"{where}: model '{model.model}': api_base {model.api_base} does not answer ({problem})")
+    if is_object_store(config.store):  # credentials, endpoint, bucket: before any work starts
+        problem = object_store_problem(config.store)
+        if problem:
+            line = lines.get("store", 0)
+            raise SweepConfigError(f"{_where(config.source, line)}: store {config.store} cannot be used ({problem})")
+        return
     problem = store_write_problem(Path(config.store))
     if problem:
         line = lines.get("store", 0)

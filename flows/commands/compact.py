@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -15,7 +14,9 @@ def register(app: typer.Typer) -> None:
 
 
 def compact(
-    store: Path = typer.Option(Path("data/runs"), envvar="PATFLOW_STORE", help="Run store directory."),
+    store: str = typer.Option(
+        "data/runs", envvar="PATFLOW_STORE", help="Run store: a directory or s3://bucket/prefix."
+    ),
     run_id: Optional[list[str]] = typer.Option(
         None, "--run-id", help="Run to compact, repeatable (default: every run in the store)."
     ),
@@ -23,12 +24,10 @@ def compact(
     """Merge each run's many chunk files into one file per table, so queries open few files.
 
     Only for runs no sweep is writing to: a run being resumed must finish first."""
-    from tasks.storage.compact import compact_run
+    from tasks.storage.compact import compact_run, run_ids_in_store
 
     with user_errors():
-        run_ids = run_id or sorted(
-            path.name.removeprefix("run_id=") for path in (store / "outcomes").glob("run_id=*")
-        )
+        run_ids = run_id or run_ids_in_store(store)
         if not run_ids:
             fail(f"no runs in {store}")
         for name in run_ids:

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from tasks.analysis.export import DEFAULT_NGRAM, FORMATS, export_training_data
-from tasks.storage import QueryError
+from tasks.storage import QueryError, is_object_store, object_store_problem
 
 DEFAULT_STORE = "data/runs"
 
@@ -35,8 +35,8 @@ def register(app: typer.Typer) -> None:
             "an n-gram with their prompts or reference solutions.",
         ),
         ngram: int = typer.Option(DEFAULT_NGRAM, "--ngram", help="n of the decontamination n-grams."),
-        store: Path = typer.Option(
-            DEFAULT_STORE, "--store", envvar="PATFLOW_STORE", help="Run store directory."
+        store: str = typer.Option(
+            DEFAULT_STORE, "--store", envvar="PATFLOW_STORE", help="Run store: a directory or s3://bucket/prefix."
         ),
         data_dir: Path = typer.Option(
             None, "--data-dir", envvar="PATFLOW_DATA_DIR", help="Where benchmark files are looked up."
@@ -46,7 +46,11 @@ def register(app: typer.Typer) -> None:
         try:
             if fmt not in FORMATS:
                 raise QueryError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-            if not store.exists():
+            if is_object_store(store):
+                problem = object_store_problem(store)
+                if problem:
+                    raise QueryError(f"store {store}: {problem}")
+            elif not Path(store).exists():
                 raise QueryError(f"store {store}: no such directory (set --store or PATFLOW_STORE)")
             names = [name.strip() for name in (decontaminate or "").split(",") if name.strip()]
             summary = export_training_data(

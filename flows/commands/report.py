@@ -193,19 +193,25 @@ def _store_option() -> Any:
         DEFAULT_STORE,
         "--store",
         envvar="PATFLOW_STORE",
-        help="Run store directory (Parquet + manifests) to query.",
+        help="Run store (Parquet + manifests) to query: a directory or s3://bucket/prefix.",
     )
 
 
-def _check_store(store: Path) -> None:
-    if not store.exists():
+def _check_store(store: str) -> None:
+    from tasks.storage import is_object_store, object_store_problem
+
+    if is_object_store(store):
+        problem = object_store_problem(store)
+        if problem:
+            raise QueryError(f"store {store}: {problem}")
+    elif not Path(store).exists():
         raise QueryError(f"store {store}: no such directory (set --store or PATFLOW_STORE)")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        store: Path = _store_option(),
+        store: str = _store_option(),
         run_id: list[str] = typer.Option(
             None, "--run-id", help="Restrict to this run; repeat for several (default: all runs)."
         ),
@@ -252,7 +258,7 @@ def register(app: typer.Typer) -> None:
         statement: str = typer.Argument(
             ..., help="A SELECT over the views calls, verifications, outcomes (quote it)."
         ),
-        store: Path = _store_option(),
+        store: str = _store_option(),
         run_id: list[str] = typer.Option(
             None, "--run-id", help="Restrict the views to this run; repeatable (default: all)."
         ),

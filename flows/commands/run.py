@@ -75,8 +75,10 @@ def run(
     ),
     seeds: Optional[int] = typer.Option(None, min=1, help="Samples per problem and policy (seeds 0..N-1). Default: 1."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N problems."),
-    store: Optional[Path] = typer.Option(
-        None, envvar="PATFLOW_STORE", help="Run store directory (default: the config's store, else data/runs)."
+    store: Optional[str] = typer.Option(
+        None, envvar="PATFLOW_STORE",
+        help="Run store: a directory or s3://bucket/prefix (endpoint and credentials from the AWS_* variables). "
+        "Default: the config's store, else data/runs.",
     ),
     run_id: Optional[str] = typer.Option(
         None, help="Name of this run; default: the config's run_id, else benchmark and time. Re-use it to resume."

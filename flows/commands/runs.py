@@ -22,11 +22,11 @@ def register(app: typer.Typer) -> None:
     app.command("runs")(runs)
 
 
-def run_rows(store: Path) -> list[dict]:
-    from tasks.storage import connect
+def run_rows(store: str | Path) -> list[dict]:
+    from tasks.storage import connect, manifest_run_ids, parse_store
 
-    manifests = sorted((store / "manifests").glob("*.json"))
-    con = connect(store)
+    location = parse_store(store)
+    con = connect(location)
     try:
         done = {
             run_id: (items, passed, started, finished)
@@ -39,12 +39,13 @@ def run_rows(store: Path) -> list[dict]:
         con.close()
     rows = []
     seen = set()
-    for path in manifests:
+    for stem in manifest_run_ids(location):
+        path = location.join("manifests", f"{stem}.json")
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"{path}: not a readable run manifest ({error})") from None
-        run_id = manifest.get("run_id", path.stem)
+            manifest = json.loads((location.read_bytes(path) or b"").decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{location.display(path)}: not a readable run manifest ({error})") from None
+        run_id = manifest.get("run_id", stem)
         seen.add(run_id)
         rows.append(_row(run_id, manifest, done.get(run_id), cost.get(run_id)))
     for run_id in sorted(set(done) - seen):  # rows without a manifest (written by hand or by tests)
@@ -90,7 +91,9 @@ def _label(spec: dict) -> str:
 
 
 def runs(
-    store: Path = typer.Option(Path("data/runs"), "--store", envvar="PATFLOW_STORE", help="Run store directory."),
+    store: str = typer.Option(
+        "data/runs", "--store", envvar="PATFLOW_STORE", help="Run store: a directory or s3://bucket/prefix."
+    ),
     output_format: str = typer.Option("table", "--format", "-f", help="Output format: table, csv or json."),
 ) -> None:
     """List every run in the store: config hash, benchmarks, policies, models, items done/total,
@@ -98,10 +101,15 @@ def runs(
     import pyarrow as pa
 
     from flows.commands.report import render
+    from tasks.storage import is_object_store, object_store_problem
 
     if output_format not in FORMATS:
         fail(f"--format {output_format!r}: expected one of {', '.join(FORMATS)}")
-    if not store.is_dir():
+    if is_object_store(store):
+        problem = object_store_problem(store)
+        if problem:
+            fail(f"{store}: cannot read the run store ({problem})")
+    elif not Path(store).is_dir():
         fail(f"{store}: no such run store (expected a directory written by `patflow run`)")
     with user_errors():
         rows = run_rows(store)

@@ -7,13 +7,18 @@ Layout of a store ``STORE``::
     STORE/outcomes/run_id=<run_id>/<chunk_id>.parquet       one row per work item (the commit)
     STORE/manifests/<run_id>.json                           resolved config and its sha256
 
+``STORE`` is a local directory or an object-storage prefix ``s3://bucket/prefix``
+(``tasks.storage.location``: endpoint and credentials from the standard AWS variables).
+
 Public API (everything else is an implementation detail): ``write_chunk``, ``ChunkFiles``,
 ``remove_uncommitted``, ``write_manifest``, ``read_manifest``, ``remove_run``, ``ManifestMismatch``,
 ``completed_work_item_specs``, ``connect``, ``run_query``, ``list_queries``,
-``QueryError``, and the schemas in ``tasks.storage.schemas``.
+``QueryError``, ``parse_store``, ``StoreLocation``, ``is_object_store``,
+``object_store_problem``, and the schemas in ``tasks.storage.schemas``.
 """
 
-from tasks.storage.manifest import ManifestMismatch, read_manifest, remove_run, write_manifest
+from tasks.storage.location import StoreLocation, is_object_store, object_store_problem, parse_store
+from tasks.storage.manifest import ManifestMismatch, manifest_run_ids, read_manifest, remove_run, write_manifest
 from tasks.storage.schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 from tasks.storage.views import (
     QueryError,
@@ -33,11 +38,16 @@ __all__ = [
     "ChunkFiles",
     "ManifestMismatch",
     "QueryError",
+    "StoreLocation",
     "check_run_id",
     "completed_work_item_keys",
     "completed_work_item_specs",
     "connect",
+    "is_object_store",
     "list_queries",
+    "manifest_run_ids",
+    "object_store_problem",
+    "parse_store",
     "queries_dir",
     "read_manifest",
     "remove_run",

@@ -9,7 +9,8 @@ table named ``compact-<hash>.parquet`` (the same stem in all three tables, so th
 Guarantees:
 - Rows keep their original ``chunk_id``; the views read a compacted run exactly as before, and
   the raw files hold one outcome row per work item once the inputs are gone.
-- Each output is written atomically (temp name, fsync, rename), outcomes last; the old outcomes
+- Each output is written atomically (temp name, fsync, rename; on object storage one whole-object
+  upload), outcomes last; the old outcomes
   files are deleted before the old calls and verifications files. A crash in between leaves
   rows twice in the raw files but never in the views; compacting again (or the next resume's
   ``remove_uncommitted``) finishes the job. Idempotent: a compacted run compacts to itself.
@@ -22,8 +23,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.storage.location import StoreLocation, parse_store
 from tasks.storage.schemas import SCHEMAS, TABLE_NAMES
-from tasks.storage.writer import check_run_id, partition_dir, write_table_atomically
+from tasks.storage.writer import check_run_id, partition_path, write_store_table
 
 COMPACT_PREFIX = "compact-"
 
@@ -36,16 +38,24 @@ class CompactionResult:
     work_items: int
 
 
-def _files(store: str | Path, table: str, run_id: str) -> list[Path]:
-    directory = partition_dir(store, table, run_id)
-    return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+def _files(location: StoreLocation, table: str, run_id: str) -> list[str]:
+    """Paths of the run's Parquet files of ``table``, sorted by name."""
+    directory = partition_path(location, table, run_id)
+    return [f"{directory}/{name}" for name in location.file_names(directory, ".parquet")]
 
 
-def compact_run(store: str | Path, run_id: str) -> CompactionResult:
+def run_ids_in_store(store: str | Path | StoreLocation) -> list[str]:
+    """Every run id with an outcomes partition in the store, sorted."""
+    location = parse_store(store)
+    return [name.removeprefix("run_id=") for name in location.subdirectory_names(location.join("outcomes"), "run_id=")]
+
+
+def compact_run(store: str | Path | StoreLocation, run_id: str) -> CompactionResult:
     from tasks.storage.views import _arrow, connect
 
     check_run_id(run_id)
-    inputs = {table: _files(store, table, run_id) for table in TABLE_NAMES}
+    location = parse_store(store)
+    inputs = {table: _files(location, table, run_id) for table in TABLE_NAMES}
     files_before = sum(len(files) for files in inputs.values())
     outcome_files = inputs["outcomes"]
     if len(outcome_files) <= 1 and files_before <= len(TABLE_NAMES):
@@ -53,11 +63,12 @@ def compact_run(store: str | Path, run_id: str) -> CompactionResult:
         if outcome_files:
             import pyarrow.parquet as pq
 
-            work_items = pq.read_metadata(outcome_files[0]).num_rows
+            work_items = pq.read_metadata(outcome_files[0], filesystem=None if location.is_local else location.filesystem).num_rows
         return CompactionResult(run_id, files_before, files_before, work_items)
-    digest = hashlib.sha256("\n".join(path.name for path in outcome_files).encode()).hexdigest()[:24]
+    names = [path.rsplit("/", 1)[-1] for path in outcome_files]
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:24]
     stem = f"{COMPACT_PREFIX}{digest}"
-    con = connect(store, [run_id])
+    con = connect(location, [run_id])
     try:
         tables = {}
         for table in TABLE_NAMES:
@@ -70,12 +81,10 @@ def compact_run(store: str | Path, run_id: str) -> CompactionResult:
         con.close()
     written = {}
     for table in ("calls", "verifications", "outcomes"):  # outcomes last: the commit
-        written[table] = write_table_atomically(
-            tables[table], partition_dir(store, table, run_id) / f"{stem}.parquet"
-        )
+        written[table] = str(write_store_table(location, tables[table], table, run_id, stem))
     for table in ("outcomes", "calls", "verifications"):  # old commits first
         for path in inputs[table]:
             if path != written[table]:
-                path.unlink(missing_ok=True)
-    files_after = sum(len(_files(store, table, run_id)) for table in TABLE_NAMES)
+                location.delete_file(path)
+    files_after = sum(len(_files(location, table, run_id)) for table in TABLE_NAMES)
     return CompactionResult(run_id, files_before, files_after, tables["outcomes"].num_rows)

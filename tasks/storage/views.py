@@ -12,6 +12,12 @@ Guarantees:
 - ``completed_work_item_specs`` (the sweep's resume key) is a DuckDB query over ``outcomes``;
   the sweep anti-joins its planned items against it, never checking that a file exists.
 - ``run_query`` runs ``queries/<name>.sql``; Python only loads the file and binds parameters.
+- A store on object storage (``s3://bucket/prefix``) gives the same views with the same rules.
+  DuckDB's ``httpfs`` extension is not used (``INSTALL httpfs`` downloads it, and this machine
+  is offline): the committed files are listed through pyarrow's S3 file system and each table
+  is registered as a ``pyarrow.dataset`` with the current schema (a file lacking a newer column
+  reads NULL there, as ``union_by_name`` does locally). DuckDB scans the dataset lazily, pushing
+  projections and filters down, so a query reads only the columns it needs.
 
 Query parameters: each query's header declares its ``$parameters`` as ``required`` or
 ``optional``. An optional parameter that is not given is bound to NULL and the SQL treats NULL as
@@ -33,6 +39,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from tasks.storage.location import StoreLocation, parse_store
 from tasks.storage.schemas import SCHEMAS, TABLE_NAMES
 from tasks.storage.writer import WORK_ITEM_KEY, check_run_id
 
@@ -76,8 +83,46 @@ def _table_source(con: duckdb.DuckDBPyConnection, store: Path, table: str, run_i
     return f"SELECT {columns} FROM ({files} UNION ALL BY NAME SELECT * FROM {empty_name})"
 
 
+def _object_files(location: StoreLocation, table: str, run_ids: list[str] | None) -> list[str]:
+    """Every ``*.parquet`` object of ``table`` (of ``run_ids``, None = all runs): one listing of
+    the table's prefix, or one per requested run's partition."""
+    import pyarrow.fs as pafs
+
+    table_dir = location.join(table)
+    if run_ids is not None:
+        return [
+            f"{directory}/{name}"
+            for directory in (location.join(table, f"run_id={check_run_id(run_id)}") for run_id in run_ids)
+            for name in location.file_names(directory, ".parquet")
+        ]
+    selector = pafs.FileSelector(table_dir, allow_not_found=True, recursive=True)
+    files = []
+    for info in location.filesystem.get_file_info(selector):
+        if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
+            continue
+        partition = info.path[len(table_dir) + 1:].split("/")
+        if len(partition) == 2 and partition[0].startswith("run_id="):
+            files.append(info.path)
+    return sorted(files)
+
+
+def _object_table_source(con: duckdb.DuckDBPyConnection, location: StoreLocation, table: str, run_ids) -> str:
+    """SQL for every row of ``table`` on object storage: a registered pyarrow dataset."""
+    import pyarrow.dataset as ds
+
+    files = _object_files(location, table, run_ids)
+    columns = ", ".join(f'"{field.name}"' for field in SCHEMAS[table])
+    source = (
+        ds.dataset(files, schema=SCHEMAS[table], format="parquet", filesystem=location.filesystem)
+        if files
+        else SCHEMAS[table].empty_table()
+    )
+    con.register(f"_files_{table}", source)
+    return f"SELECT {columns} FROM _files_{table}"
+
+
 def connect(
-    store: str | Path, run_ids: Iterable[str] | None = None, *, outcomes_only: bool = False
+    store: str | Path | StoreLocation, run_ids: Iterable[str] | None = None, *, outcomes_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the committed-only views over ``store``.
 
@@ -85,14 +130,17 @@ def connect(
     empty store gives empty views with the right columns. ``outcomes_only`` skips the calls and
     verifications views (binding a view reads every file's footer: resume needs only outcomes).
     """
-    store_path = Path(store)
+    location = parse_store(store)
     run_id_list = None if run_ids is None else list(run_ids)
     con = duckdb.connect(":memory:")
     # Every view re-reads each file's footer when a query binds; cache them (files never change).
     con.execute("SET parquet_metadata_cache = true")
     tables = ("outcomes",) if outcomes_only else TABLE_NAMES
     for table in tables:
-        source = _table_source(con, store_path, table, run_id_list)
+        if location.is_local:
+            source = _table_source(con, Path(location.root), table, run_id_list)
+        else:
+            source = _object_table_source(con, location, table, run_id_list)
         con.execute(f"CREATE TEMP VIEW _all_{table} AS {source}")
     key = ", ".join(WORK_ITEM_KEY)
     con.execute(
@@ -122,7 +170,7 @@ def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
 
 
 # --------------------------------------------------------------------------- resume
-def completed_work_item_specs(store: str | Path, run_id: str) -> set[tuple[str, str, int]]:
+def completed_work_item_specs(store: str | Path | StoreLocation, run_id: str) -> set[tuple[str, str, int]]:
     """(task_id, policy_spec JSON, seed) of every committed work item of ``run_id``.
 
     The sweep's resume key: two variants of one policy in a run (``standard`` on two
@@ -138,7 +186,7 @@ def completed_work_item_specs(store: str | Path, run_id: str) -> set[tuple[str, 
     return {(task_id, spec, int(seed)) for task_id, spec, seed in rows}
 
 
-def completed_work_item_keys(store: str | Path, run_id: str) -> set[tuple[str, str, str, str, str, int]]:
+def completed_work_item_keys(store: str | Path | StoreLocation, run_id: str) -> set[tuple[str, str, str, str, str, int]]:
     """(dataset_name, generator_model, planner_model, task_id, policy_spec JSON, seed) of every
     committed work item of ``run_id``: the sweep's resume key (``tasks.sweep.WorkItem.key``).
     One run may hold several benchmarks (which can share task ids) and model configurations."""

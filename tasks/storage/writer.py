@@ -2,8 +2,10 @@
 
 Guarantees:
 - One call writes one chunk: per table, one file ``STORE/<table>/run_id=<run_id>/<chunk_id>.parquet``.
-  A file is written under a temporary name in the same directory, flushed, fsynced and renamed,
-  so a reader never sees a partial file.
+  In a local store a file is written under a temporary name in the same directory, flushed,
+  fsynced and renamed; on object storage (``s3://bucket/prefix``, ``tasks.storage.location``) it
+  is one upload of the whole object, which S3 makes visible whole or not at all. Either way a
+  reader never sees a partial file.
 - The ``chunk_id`` is derived from the chunk's work items (a hash of their sorted keys), never
   drawn at random: a chunk that runs again (a Dask worker lost after the commit, a Prefect
   retry) *replaces* its own three files instead of adding a second copy. Every reader of the raw
@@ -17,7 +19,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import os
 import hashlib
 import json
 import re
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.records import WorkItemResult
+from tasks.storage.location import StoreLocation, parse_store, write_local_atomically
 from tasks.storage.schemas import (
     CALLS_SCHEMA,
     OUTCOMES_SCHEMA,
@@ -55,20 +57,27 @@ def check_run_id(run_id: str) -> str:
 
 @dataclass(frozen=True)
 class ChunkFiles:
-    """What one ``write_chunk`` call committed."""
+    """What one ``write_chunk`` call committed: the three files, each a ``Path`` in a local
+    store or an ``s3://`` URL on object storage."""
 
     chunk_id: str
     run_id: str
-    calls: Path
-    verifications: Path
-    outcomes: Path
+    calls: Path | str
+    verifications: Path | str
+    outcomes: Path | str
     work_items: int
     call_rows: int
     verification_rows: int
 
 
 def partition_dir(store: str | Path, table: str, run_id: str) -> Path:
+    """A local store's partition directory (``partition_path`` serves both kinds of store)."""
     return Path(store) / table / f"run_id={check_run_id(run_id)}"
+
+
+def partition_path(location: StoreLocation, table: str, run_id: str) -> str:
+    """The partition of ``table`` and ``run_id`` in ``location``'s own path form."""
+    return location.join(table, f"run_id={check_run_id(run_id)}")
 
 
 def _key_columns(result: WorkItemResult, chunk_id: str) -> dict[str, object]:
@@ -186,40 +195,27 @@ def result_tables(results: Sequence[WorkItemResult], chunk_id: str) -> dict[str,
     }
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some filesystems do not allow opening a directory
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """``write`` into a temporary file beside ``path``, fsync, rename, fsync the directory:
     readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The suffix keeps the temp file out of the views' "*.parquet" glob.
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return write_local_atomically(path, write)
 
 
 def write_table_atomically(table: pa.Table, path: Path) -> Path:
     return write_atomically(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
+
+
+def put_table(location: StoreLocation, table: pa.Table, path: str) -> str:
+    """Object storage: the whole Parquet file as one object upload (atomic; no rename)."""
+    return location.write_atomically(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
+
+
+def write_store_table(location: StoreLocation, table: pa.Table, table_name: str, run_id: str, stem: str) -> Path | str:
+    """Write ``STORE/<table_name>/run_id=<run_id>/<stem>.parquet`` so readers never see a part:
+    a local store renames a fsynced temporary file, object storage uploads one whole object."""
+    if location.is_local:
+        return write_table_atomically(table, partition_dir(location.root, table_name, run_id) / f"{stem}.parquet")
+    return put_table(location, table, partition_path(location, table_name, run_id) + f"/{stem}.parquet")
 
 
 def work_item_key(result: WorkItemResult) -> tuple[str, str, str, str, str, str, int]:
@@ -256,13 +252,13 @@ def write_chunk(store: str | Path, results: Sequence[WorkItemResult]) -> ChunkFi
     keys = [work_item_key(result) for result in results]
     if len(set(keys)) != len(keys):
         raise ValueError("write_chunk: the chunk holds a work item twice")
+    location = parse_store(store)
     chunk_id = chunk_id_for(results)
     tables = result_tables(results, chunk_id)
-    paths: dict[str, Path] = {}
+    paths: dict[str, Path | str] = {}
     for table_name in ("calls", "verifications", "outcomes"):  # outcomes last: the commit
-        paths[table_name] = write_table_atomically(
-            tables[table_name], partition_dir(store, table_name, run_id) / f"{chunk_id}.parquet"
-        )
+        written = write_store_table(location, tables[table_name], table_name, run_id, chunk_id)
+        paths[table_name] = written if location.is_local else location.display(written)
     return ChunkFiles(
         chunk_id=chunk_id,
         run_id=run_id,
@@ -282,16 +278,16 @@ def remove_uncommitted(store: str | Path, run_id: str) -> int:
     Run it only while no chunk of the run is being written (before a resume plans its work): a
     chunk in flight has not written its outcomes file yet either.
     """
-    committed = {path.stem for path in partition_dir(store, "outcomes", run_id).glob("*.parquet")}
+    location = parse_store(store)
+    outcomes_dir = partition_path(location, "outcomes", run_id)
+    committed = {name.removesuffix(".parquet") for name in location.file_names(outcomes_dir, ".parquet")}
     removed = 0
     for table in ("calls", "verifications", "outcomes"):
-        directory = partition_dir(store, table, run_id)
-        if not directory.is_dir():
-            continue
-        for path in directory.iterdir():
-            stray = path.name.endswith(".tmp")
-            orphan = path.suffix == ".parquet" and table != "outcomes" and path.stem not in committed
+        directory = partition_path(location, table, run_id)
+        for name in location.file_names(directory):
+            stray = name.endswith(".tmp")
+            orphan = name.endswith(".parquet") and table != "outcomes" and name.removesuffix(".parquet") not in committed
             if stray or orphan:
-                path.unlink(missing_ok=True)
+                location.delete_file(f"{directory}/{name}")
                 removed += 1
     return removed
