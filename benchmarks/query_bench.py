@@ -4,9 +4,12 @@ Builds two runs of five configurations (standard on two generators, pat, two pat
 5,000 problems x 2 seeds each: 100,000 outcomes, 1,000,000 calls (10 per item, over the roles,
 phases and tree depths the policies write) and 300,000 verifications, as Parquet in the store's
 hive layout (ten chunk files per table per run), then times every named query through
-``run_named`` (SQL plus its statistics post-step), best of three, each on a fresh connection.
-Prints figures; asserts nothing. Usage:
-    .venv/bin/python benchmarks/query_bench.py [--problems 5000] [--calls-per-item 10] [--store DIR]
+``run_named`` (SQL plus its statistics post-step), best of three, each on a fresh connection;
+for a query with a post-step it also times the SQL alone (``run_query``), so the split of the
+time shows. ``--outcomes N`` sizes the store by work items instead (N / 20 problems: two runs x
+five configurations x two seeds). Prints figures; asserts nothing. Usage:
+    .venv/bin/python benchmarks/query_bench.py [--problems 5000 | --outcomes 20000]
+        [--calls-per-item 10] [--store DIR] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.analysis.named import run_named  # noqa: E402
-from tasks.storage import connect, list_queries  # noqa: E402
+from tasks.analysis.named import POST_STEPS, run_named  # noqa: E402
+from tasks.storage import connect, list_queries, run_query  # noqa: E402
 from tasks.storage.schemas import SCHEMA_VERSION, SCHEMAS  # noqa: E402
 
 CONFIGS = (  # policy label, generator, planner, pass rate, trial-first
@@ -174,33 +177,48 @@ def build_run(store: Path, run_id: str, problems: int, calls_per_item: int, rng)
     return items, n_calls, n_checks
 
 
+def best_time(store: Path, run, repeat: int) -> tuple[float, int]:
+    """Best wall time of ``run(connection)`` over ``repeat`` fresh connections, and its rows."""
+    best, rows = float("inf"), 0
+    for _ in range(repeat):
+        con = connect(store)
+        began = time.perf_counter()
+        rows = run(con).num_rows
+        best = min(best, time.perf_counter() - began)
+        con.close()
+    return best, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=5000, help="problems per run (x5 configs x2 seeds)")
+    parser.add_argument("--outcomes", type=int, default=None,
+                        help="total work items instead of --problems (a multiple of 20)")
     parser.add_argument("--calls-per-item", type=int, default=10)
     parser.add_argument("--store", type=Path, default=None, help="build here (default: a temp dir)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-connection runs per query; best is kept")
     args = parser.parse_args()
+    items_per_problem = 2 * len(CONFIGS) * 2  # runs x configurations x seeds
+    problems = args.problems if args.outcomes is None else max(1, args.outcomes // items_per_problem)
     store = args.store or Path(tempfile.mkdtemp(prefix="query-bench-"))
     shutil.rmtree(store, ignore_errors=True)
     started = time.perf_counter()
     rng = np.random.default_rng(0)
-    totals = [build_run(store, run_id, args.problems, args.calls_per_item, rng) for run_id in ("r1", "r2")]
+    totals = [build_run(store, run_id, problems, args.calls_per_item, rng) for run_id in ("r1", "r2")]
     outcomes, calls, checks = (sum(t[i] for t in totals) for i in range(3))
     print(f"built {outcomes:,} outcomes, {calls:,} calls, {checks:,} verifications in "
           f"{time.perf_counter() - started:.1f}s at {store}")
-    results = {}
+    results, sql_only = {}, {}
+    print(f"{'query':24s} {'total':>8s} {'sql':>8s}  rows")
     for name, _ in list_queries():
-        best, rows = float("inf"), 0
-        for _ in range(args.repeat):
-            con = connect(store)
-            began = time.perf_counter()
-            rows = run_named(con, name, PARAMS.get(name, {})).num_rows
-            best = min(best, time.perf_counter() - began)
-            con.close()
-        results[name] = best
-        print(f"{name:24s} {best:7.3f} s  ({rows} rows)")
-    print(json.dumps({"outcomes": outcomes, "calls": calls, "seconds": results}))
+        params = PARAMS.get(name, {})
+        results[name], rows = best_time(store, lambda con: run_named(con, name, params), args.repeat)
+        sql_text = "        "
+        if name in POST_STEPS:
+            sql_only[name], _ = best_time(store, lambda con: run_query(con, name, params), args.repeat)
+            sql_text = f"{sql_only[name]:8.3f}"
+        print(f"{name:24s} {results[name]:8.3f} {sql_text}  {rows}")
+    print(json.dumps({"outcomes": outcomes, "calls": calls, "seconds": results, "sql_seconds": sql_only}))
     if args.store is None:
         shutil.rmtree(store, ignore_errors=True)
 

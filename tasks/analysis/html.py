@@ -41,10 +41,14 @@ def _short_model(model: str) -> str:
 
 
 def config_label(row: dict[str, Any]) -> str:
-    """'pat (small + large)', 'standard (large)': the planner only where a planner was invoked."""
+    """'pat (small + large)', 'standard (large)': the planner only where the policy is built on
+    one (pat, pbt) or a planner was invoked or paid for."""
     policy = row["policy"]
-    uses_planner = (row.get("planner_invocation_rate") or 0) > 0 or policy.split(":")[0] in (
-        "pat", "pbt", "funcoder")
+    uses_planner = (
+        (row.get("planner_invocation_rate") or 0) > 0
+        or (row.get("mean_planner_cost_usd") or 0) > 0
+        or policy.split(":")[0] in ("pat", "pbt")
+    )
     models = _short_model(row["generator_model"])
     if uses_planner:
         models += " + " + _short_model(row["planner_model"])
@@ -98,6 +102,7 @@ def pareto_svg(points: list[dict[str, Any]], width: int = 720, height: int = 440
         path = " ".join(f"{sx(p['x']):.1f},{sy(p['y']):.1f}" for p in frontier)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{FRONTIER_COLOR}"'
                      ' stroke-width="2" stroke-dasharray="6 4"/>')
+    placed: list[tuple[float, float, float, float]] = []  # label boxes drawn so far
     for point in points:
         if point["x"] is None:
             continue
@@ -114,11 +119,37 @@ def pareto_svg(points: list[dict[str, Any]], width: int = 720, height: int = 440
                      f' {point["x"]:.3f}</title></circle>')
         weight = "bold" if point["headline"] else "normal"
         right_half = x > left + plot_w * 0.6  # labels of right-hand points go left of them
-        anchor, label_x = ("end", x - 10) if right_half else ("start", x + 10)
-        parts.append(f'<text x="{label_x:.1f}" y="{y - 8:.1f}" font-size="12" text-anchor="{anchor}"'
+        anchor, label_x, label_y = _label_place(x, y, len(point["label"]), right_half, placed)
+        parts.append(f'<text x="{label_x:.1f}" y="{label_y:.1f}" font-size="12" text-anchor="{anchor}"'
                      f' font-weight="{weight}">{_esc(point["label"])}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+LABEL_CHAR_PX, LABEL_HEIGHT_PX = 7.0, 14.0  # 12 px bold text, a generous estimate
+
+
+def _label_place(x: float, y: float, chars: int, right_half: bool,
+                 placed: list[tuple[float, float, float, float]]) -> tuple[str, float, float]:
+    """(text-anchor, x, baseline y) of a point's label: above on its side, else below, else on
+    the other side, the first box that overlaps no label drawn before (else the first). The
+    chosen box is added to ``placed``."""
+    width = chars * LABEL_CHAR_PX
+    sides = (("end", x - 10), ("start", x + 10)) if right_half else (("start", x + 10), ("end", x - 10))
+    candidates = [(anchor, label_x, baseline) for anchor, label_x in sides
+                  for baseline in (y - 8, y + 20)]
+
+    def box(anchor: str, label_x: float, baseline: float) -> tuple[float, float, float, float]:
+        x0 = label_x - width if anchor == "end" else label_x
+        return (x0, baseline - LABEL_HEIGHT_PX + 3, x0 + width, baseline + 3)
+
+    def overlaps(a, b) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    chosen = next((c for c in candidates if not any(overlaps(box(*c), other) for other in placed)),
+                  candidates[0])
+    placed.append(box(*chosen))
+    return chosen
 
 
 def _pareto_points(comparison: list[dict[str, Any]], frontier: set[str]) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ class PostStep:
 
 
 def _options(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The bootstrap's options: parameters the SQL selects as constants, so every row has them."""
     return {
         "resamples": row["_resamples"],
         "seed": row["_bootstrap_seed"],
@@ -45,45 +46,55 @@ def _check_options(rows: list[dict[str, Any]]) -> None:
             raise QueryError(f"$confidence {row['_confidence']}: expected a number in (0, 1)")
 
 
+def _comparison_questions(row: Mapping[str, Any]) -> list[tuple[list[str], stats.MeansQuestion]]:
+    """A configuration's five intervals as (interval names, question): one paired resampling of
+    its problems, or two when the reference covers other problems than the configuration."""
+    problems = row["_problems"]
+    shared = [p for p in problems if p["reference_cost_usd"] is not None]
+    own = {"pass": [p["pass_rate"] for p in problems], "cost": [p["cost_usd"] for p in problems]}
+    own_wanted = [("pass_at_1", "mean", ("pass",)), ("mean_cost_usd", "mean", ("cost",))]
+    if row["cost_per_solved_usd"] is not None:
+        own_wanted.append(("cost_per_solved_usd", "ratio", ("cost", "pass")))
+    relative = {"shared_cost": [p["cost_usd"] for p in shared],
+                "reference_cost": [p["reference_cost_usd"] for p in shared]}
+    relative_wanted = []
+    if row["cost_relative_to_reference"] is not None:
+        relative_wanted.append(("cost_relative", "ratio", ("shared_cost", "reference_cost")))
+    if row["weighted_cost_relative_to_reference"] is not None:
+        relative["shared_weighted"] = [p["weighted_tokens"] for p in shared]
+        relative["reference_weighted"] = [p["reference_weighted_tokens"] for p in shared]
+        relative_wanted.append(("weighted_relative", "ratio", ("shared_weighted", "reference_weighted")))
+    groups = [(own, own_wanted), (relative, relative_wanted)]
+    if len(shared) == len(problems):  # the same problems: one resampling for all five
+        groups = [({**own, **relative}, own_wanted + relative_wanted)]
+    questions = []
+    for columns, wanted in groups:
+        if not wanted:
+            continue
+        names = list(columns)
+        functions = [
+            stats.mean_of(names.index(used[0])) if kind == "mean"
+            else stats.ratio_of(names.index(used[0]), names.index(used[1]))
+            for _, kind, used in wanted
+        ]
+        question = stats.MeansQuestion([columns[name] for name in names], functions)
+        questions.append(([prefix for prefix, _, _ in wanted], question))
+    return questions
+
+
 def _policy_comparison(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Five intervals per configuration from one paired resampling of its problems (two when
-    the reference covers other problems than the configuration)."""
+    """Five intervals per configuration; configurations over as many problems share one
+    resampling (``stats.bootstrap_of_means_batch``), each answered as it would be alone."""
     _check_options(rows)
     out: dict[str, list[Any]] = {name: [None] * len(rows) for name, _ in POST_STEPS["policy_comparison"].adds}
-    for position, row in enumerate(rows):
-        problems = row["_problems"]
-        shared = [p for p in problems if p["reference_cost_usd"] is not None]
-        own = {"pass": [p["pass_rate"] for p in problems], "cost": [p["cost_usd"] for p in problems]}
-        own_wanted = [("pass_at_1", "mean", ("pass",)), ("mean_cost_usd", "mean", ("cost",))]
-        if row["cost_per_solved_usd"] is not None:
-            own_wanted.append(("cost_per_solved_usd", "ratio", ("cost", "pass")))
-        relative = {"shared_cost": [p["cost_usd"] for p in shared],
-                    "reference_cost": [p["reference_cost_usd"] for p in shared]}
-        relative_wanted = []
-        if row["cost_relative_to_reference"] is not None:
-            relative_wanted.append(("cost_relative", "ratio", ("shared_cost", "reference_cost")))
-        if row["weighted_cost_relative_to_reference"] is not None:
-            relative["shared_weighted"] = [p["weighted_tokens"] for p in shared]
-            relative["reference_weighted"] = [p["reference_weighted_tokens"] for p in shared]
-            relative_wanted.append(("weighted_relative", "ratio", ("shared_weighted", "reference_weighted")))
-        groups = [(own, own_wanted), (relative, relative_wanted)]
-        if len(shared) == len(problems):  # the same problems: one resampling for all five
-            groups = [({**own, **relative}, own_wanted + relative_wanted)]
-        for columns, wanted in groups:
-            if not wanted:
-                continue
-            names = list(columns)
-            functions = [
-                stats.mean_of(names.index(used[0])) if kind == "mean"
-                else stats.ratio_of(names.index(used[0]), names.index(used[1]))
-                for _, kind, used in wanted
-            ]
-            intervals = stats.bootstrap_of_means(
-                [columns[name] for name in names], functions, **_options(row)
-            )
-            for (prefix, _, _), (low, high) in zip(wanted, intervals):
-                out[f"{prefix}_low"][position] = low
-                out[f"{prefix}_high"][position] = high
+    asked = [(position, prefixes, question)
+             for position, row in enumerate(rows)
+             for prefixes, question in _comparison_questions(row)]
+    answers = stats.bootstrap_of_means_batch([question for _, _, question in asked], **_options(rows[0]))
+    for (position, prefixes, _), intervals in zip(asked, answers):
+        for prefix, (low, high) in zip(prefixes, intervals):
+            out[f"{prefix}_low"][position] = low
+            out[f"{prefix}_high"][position] = high
     return out
 
 
@@ -94,13 +105,16 @@ def _paired(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def _run_diff(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     _check_options(rows)
     out: dict[str, list[Any]] = {name: [] for name, _ in POST_STEPS["run_diff"].adds}
+    questions = []
     for row in rows:
         problems = row["_problems"]
         columns = [[p[key] for p in problems]
                    for key in ("pass_rate_b", "pass_rate_a", "cost_usd_b", "cost_usd_a")]
-        (pass_low, pass_high), (cost_low, cost_high) = stats.bootstrap_of_means(
-            columns, [stats.difference_of(0, 1), stats.difference_of(2, 3)], **_options(row)
+        questions.append(
+            stats.MeansQuestion(columns, [stats.difference_of(0, 1), stats.difference_of(2, 3)])
         )
+    answers = stats.bootstrap_of_means_batch(questions, **_options(rows[0]))
+    for row, ((pass_low, pass_high), (cost_low, cost_high)) in zip(rows, answers):
         out["pass_at_1_change_low"].append(pass_low)
         out["pass_at_1_change_high"].append(pass_high)
         out["mean_cost_change_low"].append(cost_low)

@@ -7,6 +7,9 @@ Guarantees:
 - Several columns are resampled *paired* (the same problems drawn for each), which is what a
   ratio of two per-problem quantities needs (cost per solved problem, cost relative to a
   reference on the same problems), and every statistic of one call sees the same draws.
+- ``bootstrap_of_means_batch`` answers several such calls at once, each exactly as it would be
+  answered alone (same seed, same draws), sharing the resampling among questions with the same
+  number of rows.
 - ``mcnemar_exact_p`` is the two-sided exact binomial test (scipy.stats.binomtest) of the
   discordant pairs against p = 0.5; no discordant pair is p = 1.
 """
@@ -14,6 +17,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -28,6 +32,16 @@ def _finite(value: float) -> float | None:
 
 
 MeansFunction = Callable[[np.ndarray], np.ndarray]
+Interval = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True)
+class MeansQuestion:
+    """One set of intervals to estimate: k equally long per-problem columns and statistics of
+    their k means (each function takes an array of shape (k, resamples))."""
+
+    columns: Sequence[Sequence[float]]
+    functions: Sequence[MeansFunction]
 
 
 def bootstrap_of_means(
@@ -37,22 +51,66 @@ def bootstrap_of_means(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
-) -> list[tuple[float | None, float | None]]:
+) -> list[Interval]:
     """Percentile bootstrap intervals of statistics that are functions of column means (a mean,
     a ratio or a difference of means), all from one paired resampling of the rows (problems).
 
     ``columns`` are k equally long per-problem columns; each function takes the k resampled
-    means (an array of shape (k, resamples)) and returns one value per resample. scipy draws
-    the resamples (``rng.integers(0, n, (resamples, n))`` over the row indices, as its paired
-    bootstrap does) and takes the quantiles; the means of all k columns under each resample are
-    one matrix product of the resample's row counts, so k statistics cost one resampling.
-    An interval end that is not finite (a ratio whose denominator resampled to 0) is None."""
-    values = np.asarray(columns, dtype=float).reshape(len(columns), -1)
+    means (an array of shape (k, resamples)) and returns one value per resample. An interval
+    end that is not finite (a ratio whose denominator resampled to 0) is None."""
+    question = MeansQuestion(columns, functions)
+    return bootstrap_of_means_batch([question], resamples=resamples, seed=seed, confidence=confidence)[0]
+
+
+def bootstrap_of_means_batch(
+    questions: Sequence[MeansQuestion],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> list[list[Interval]]:
+    """``bootstrap_of_means`` of each question, with the same options: each answer is the one
+    that question gets alone. Questions over the same number of problems n are answered by one
+    scipy call, since ``default_rng(seed)`` draws the same (resamples, n) row indices for each of
+    them: one draw and one count matrix per n instead of one per question (a query's ten
+    configurations over the same problems cost one resampling)."""
+    answers: list[list[Interval]] = [[] for _ in questions]
+    by_row_count: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for position, question in enumerate(questions):
+        if not question.functions:
+            continue
+        values = np.asarray(question.columns, dtype=float).reshape(len(question.columns), -1)
+        if values.shape[1] < 2:
+            answers[position] = [(None, None)] * len(question.functions)
+            continue
+        by_row_count.setdefault(values.shape[1], []).append((position, values))
+    for group in by_row_count.values():
+        functions: list[MeansFunction] = []
+        first_column = 0
+        for position, values in group:
+            own_rows = slice(first_column, first_column + values.shape[0])
+            functions.extend(
+                (lambda means, rows=own_rows, function=function: function(means[rows]))
+                for function in questions[position].functions
+            )
+            first_column += values.shape[0]
+        intervals = _percentile_intervals(
+            np.vstack([values for _, values in group]), functions, resamples, seed, confidence
+        )
+        for position, _ in group:
+            count = len(questions[position].functions)
+            answers[position], intervals = intervals[:count], intervals[count:]
+    return answers
+
+
+def _percentile_intervals(
+    values: np.ndarray, functions: Sequence[MeansFunction], resamples: int, seed: int, confidence: float
+) -> list[Interval]:
+    """scipy draws the resamples (``rng.integers(0, n, (resamples, n))`` over the row indices,
+    as its paired bootstrap does) and takes the quantiles; the means of all k columns under each
+    resample are one matrix product of the resample's row counts, so k statistics cost one
+    resampling."""
     n = values.shape[1]
-    if not functions:
-        return []
-    if n < 2:
-        return [(None, None)] * len(functions)
 
     def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
         index = np.atleast_2d(index)

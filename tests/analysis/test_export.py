@@ -1,10 +1,12 @@
 """`patflow export` over hand-built stores: only passing, deduplicated solutions; every format
-loads with pyarrow (and `datasets` where installed); preference pairs never cross problems;
-decontamination drops overlapping problems and says why."""
+loads with pyarrow and with `datasets` (the `test` extra installs it; imported inside its test,
+so collecting this file does not pay for it), offline and without opening a socket; preference
+pairs never cross problems; decontamination drops overlapping problems and says why."""
 
 from __future__ import annotations
 
 import json
+import socket
 
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -102,10 +104,61 @@ def test_export_holds_only_passing_deduplicated_solutions(export_store, tmp_path
     else:
         with_tree = [r for r in records if r["solution"] == OTHER]
         assert with_tree[0]["decomposition"] == TREE and with_tree[0]["suites_passed"] == ["base"]
-    datasets = pytest.importorskip("datasets", reason="the `datasets` package is not installed")
-    loaded = datasets.load_dataset("parquet" if fmt == "parquet" else "json",
-                                   data_files=str(output), split="train")
-    assert loaded.num_rows == 3
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every name lookup and socket connection outside loopback fails and is recorded: a loader
+    that tries the Hugging Face Hub (or anything else) is seen even where DNS is down."""
+    attempts = []
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def guarded_connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in LOOPBACK:
+            attempts.append(address)
+            raise OSError(f"test: network access to {address!r} is not allowed")
+        return real_connect(sock, address)
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        if host not in LOOPBACK and host is not None:
+            attempts.append(host)
+            raise socket.gaierror(f"test: name lookup of {host!r} is not allowed")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+    return attempts
+
+
+@pytest.mark.parametrize("fmt, expected_columns", [
+    ("jsonl", {"task_id", "prompt", "solution", "decomposition", "suites_passed"}),
+    ("parquet", {"task_id", "prompt", "solution", "decomposition", "suites_passed"}),
+    ("chat", {"messages"}),
+    ("preference", {"task_id", "prompt", "chosen", "rejected"}),
+])
+def test_every_format_loads_with_datasets_offline(export_store, tmp_path, monkeypatch, no_network,
+                                                  fmt, expected_columns):
+    datasets = pytest.importorskip(
+        "datasets", reason="`datasets` is in the test extra: pip install -c constraints.txt -e '.[test]'")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # flows/environment.py sets it; the test relies on it
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    output = tmp_path / ("out.parquet" if fmt == "parquet" else "out.jsonl")
+    export_training_data(export_store, ["r1"], output, fmt=fmt)
+    expected = (pq.read_table(output) if fmt == "parquet" else pa_json.read_json(output)).to_pylist()
+    loaded = datasets.load_dataset("parquet" if fmt == "parquet" else "json", data_files=str(output),
+                                   split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert expected_columns <= set(loaded.column_names)
+    assert loaded.num_rows == len(expected) == (2 if fmt == "preference" else 3)
+    assert loaded.to_list() == expected
+    if fmt == "chat":
+        assert [m["role"] for m in loaded[0]["messages"]] == ["system", "user", "assistant"]
+    if fmt == "preference":
+        assert all(row["chosen"] != row["rejected"] for row in loaded)
+    assert no_network == []
 
 
 def test_preference_pairs_never_cross_problems(export_store, tmp_path):

@@ -122,3 +122,26 @@ def test_the_browser_checks_can_fail(chromium, store, tmp_path):
     empty = tmp_path / "empty.html"
     write_report(store, None, empty)
     assert load(chromium, empty, width=1100, height=800).count_color(POINT_RGB) == 0
+
+
+
+def test_pareto_labels_of_nearby_points_do_not_overlap():
+    from tasks.analysis.html import pareto_svg
+
+    def point(label, x, y):
+        return {"x": x, "x_low": None, "x_high": None, "y": y, "y_low": None, "y_high": None,
+                "on_frontier": False, "key": label, "label": label, "headline": True}
+
+    svg = pareto_svg([point("best_of_n (small)", 0.70, 0.90), point("standard (large)", 1.0, 0.90),
+                      point("same place (small)", 1.0, 0.90)])
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" font-size="12" text-anchor="(\w+)"'
+                        r'[^>]*>([^<]+)</text>', svg)
+    assert len(labels) == 3
+    boxes = []  # 12 px text is at most ~7 px a character wide and 11 px above its baseline
+    for x, y, anchor, text in labels:
+        width = 7.0 * len(text)
+        x0 = float(x) - width if anchor == "end" else float(x)
+        boxes.append((x0, float(y) - 11, x0 + width, float(y) + 3))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
