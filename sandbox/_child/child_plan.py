@@ -118,6 +118,7 @@ def _statement(statement: ast.stmt, target: str, names: set, chains: set):
     else:
         raise _NoPlan
     calls = []
+    targets = 0
     for part in (expression, message):
         for node in ast.walk(part) if part is not None else ():
             if isinstance(node, _FORBIDDEN):
@@ -126,13 +127,12 @@ def _statement(statement: ast.stmt, target: str, names: set, chains: set):
                 if part is message:
                     raise _NoPlan  # evaluated only when the assert fails
                 calls.append(node)
-            elif isinstance(node, ast.Name) and node.id != target:
-                names.add(node.id)
-    targets = [
-        node for part in (expression, message) if part is not None for node in ast.walk(part)
-        if isinstance(node, ast.Name) and node.id == target
-    ]
-    if len(calls) != len(targets):
+            elif isinstance(node, ast.Name):
+                if node.id == target:
+                    targets += 1
+                else:
+                    names.add(node.id)
+    if len(calls) != targets:
         raise _NoPlan  # the candidate is passed around, not called
     if not calls:
         return None
