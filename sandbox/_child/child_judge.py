@@ -226,10 +226,10 @@ def run_candidate(runner: "Runner") -> None:
 
 
 def answer_batch(handles: list, target, calls, call, send) -> None:
-    """A batch of calls of one object: an answer per call, in order, until one is a handle.
+    """A batch of calls of one object: an answer per call, in order, until one is not plain data.
 
-    The judge asks the handle questions of its own next (round trips), so the candidate must
-    not run ahead of them: both sides end the batch after an answer that is a handle.
+    The judge may ask a handle questions of its own next (round trips), so the candidate must
+    not run ahead of them: both sides end the batch after an answer that is not a value.
     """
     for item in calls:
         try:
@@ -239,8 +239,8 @@ def answer_batch(handles: list, target, calls, call, send) -> None:
             reply = call(handles[target], args, kwargs)
         except BaseException as error:  # noqa: BLE001 - every outcome is an answer
             reply = _error_reply(error)
-        if send(reply) and reply[0] == "R" and reply[1][0] == "h":
-            return
+        if send(reply) and reply[0] == "R" and reply[1][0] != "v":
+            return  # a handle (or a module, which may be one in the judge)
 
 
 def _error_reply(error: BaseException) -> list:
@@ -388,8 +388,8 @@ class CandidateLink:
             os._exit(BATCH_DIVERGED_EXIT)
         self.batch[2] = index + 1
         reply = self.receive()
-        # The candidate ends the batch after an answer that is a handle (``answer_batch``).
-        if index + 1 == len(planned) or (reply[0] == "R" and len(reply) == 3 and type(reply[1]) is list and reply[1][:1] == ["h"]):
+        # The candidate ends the batch after an answer that is not plain data (``answer_batch``).
+        if index + 1 == len(planned) or (reply[0] == "R" and len(reply) == 3 and type(reply[1]) is list and reply[1][:1] != ["v"]):
             self.batch = None
         if reply[0] == "X" and len(reply) == 3:
             raise self.exception(reply[1], reply[2])

@@ -19,8 +19,8 @@ the candidate other than those calls, in that order, whatever the candidate answ
   batch shows the candidate every argument before its first answer, which must not hand it
   an answer earlier than round trips would (see ``_leaks``).
 
-The candidate stops a batch after an answer that is a handle (the test may ask that object
-questions next); the judge then goes on with round trips. A call that does not match the
+The candidate stops a batch after an answer that is not plain data (a handle, or a module: the
+test may ask that object questions next); the judge then goes on with round trips. A call that does not match the
 plan ends the judge (``BATCH_DIVERGED_EXIT``), never a verdict: an unknown outcome fails.
 """
 

@@ -158,3 +158,15 @@ def test_an_expected_value_the_candidate_already_saw_does_not_block_a_batch():
         "    assert candidate(['xxxAAA', 'xxx'], 'xx') == ['xxxAAA', 'xxx']\n"
     )
     assert _child.plan_check(check) is not None
+
+
+def test_a_module_answer_ends_the_batch_too():
+    # A module the judge cannot import stays a handle; asking it for an attribute is a request.
+    program = (
+        "import types\nCALLS = []\n"
+        "def f(x):\n    CALLS.append(x)\n    return types.ModuleType('not_importable') if x == 2 else len(CALLS)\n"
+    )
+    asserts = AssertTests(("assert f(1) == 1", "assert f(2).x == 5", "assert f(4) == 3"), entry_point="f")
+    assert _child.plan_asserts(asserts.asserts, "f") is not None
+    result = assert_same(program, asserts)
+    assert [t.status for t in result.tests] == ["passed", "error:LookupError", "passed"]
