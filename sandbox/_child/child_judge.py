@@ -205,24 +205,27 @@ def run_candidate(runner: "Runner") -> None:
                 continue
             if not 0 <= target < len(handles):
                 raise LookupError("no such object")
-            obj = handles[target]
-            if op == "c":
-                reply = call(obj, args, kwargs)
-            elif op == "i":
-                reply = ["I", [describe(item) for item in obj]]
-            elif op == "a":
-                reply = ["R", describe(getattr(obj, args)), []]
-            elif op == "s":
-                reply = ["R", ["v", str(obj)], []]
-            elif op == "n":
-                reply = ["R", ["v", len(obj)], []]
-            elif op == "b":
-                reply = ["R", ["v", bool(obj)], []]
-            else:
-                reply = ["X", "ValueError", "unknown request"]
+            reply = _answer(op, handles[target], args, kwargs, call, describe)
         except BaseException as error:  # noqa: BLE001 - every outcome is an answer
             reply = _error_reply(error)
         send(reply)
+
+
+def _answer(op: str, obj, args, kwargs, call, describe) -> list:
+    """One request about one of the candidate's objects (raises what the object raises)."""
+    if op == "c":
+        return call(obj, args, kwargs)
+    if op == "i":
+        return ["I", [describe(item) for item in obj]]
+    if op == "a":
+        return ["R", describe(getattr(obj, args)), []]
+    if op == "s":
+        return ["R", ["v", str(obj)], []]
+    if op == "n":
+        return ["R", ["v", len(obj)], []]
+    if op == "b":
+        return ["R", ["v", bool(obj)], []]
+    return ["X", "ValueError", "unknown request"]
 
 
 def answer_batch(handles: list, target, calls, call, send) -> None:
