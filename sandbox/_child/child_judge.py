@@ -538,9 +538,15 @@ def _lookup(namespace: dict, name: str):
     return getattr(builtins, name, _MISSING)
 
 
+# Builtins that reach names the statements do not spell out (or run code): unplanned requests.
+_REACHING = frozenset({"eval", "exec", "compile", "globals", "locals", "vars", "__import__", "breakpoint", "input"})
+
+
 def _judge_side(value) -> bool:
     kind = type(value)
-    if kind is _MODULE or kind is _BUILTIN_FUNCTION:
+    if kind is _BUILTIN_FUNCTION:
+        return getattr(value, "__self__", None) is not builtins or value.__name__ not in _REACHING
+    if kind is _MODULE:
         return True
     if kind is type:
         return value.__module__ == "builtins"

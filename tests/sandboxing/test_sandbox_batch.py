@@ -170,3 +170,14 @@ def test_a_module_answer_ends_the_batch_too():
     assert _child.plan_asserts(asserts.asserts, "f") is not None
     result = assert_same(program, asserts)
     assert [t.status for t in result.tests] == ["passed", "error:LookupError", "passed"]
+
+
+def test_builtins_that_reach_other_names_keep_round_trips():
+    # eval reaches the candidate by a name the plan never saw: the judge must not batch.
+    program = "def f(x):\n    return x + 1\n"
+    check = "def check(candidate):\n    assert candidate(1) == 2\n    assert eval('candidate(5)', {'candidate': candidate}) == 6\n"
+    assert _child.plan_check(check) is None  # ``candidate`` passed around
+    asserts = AssertTests(("assert f(1) == 2", "assert eval('f(5)') == 6", "assert f(7) == 8"), entry_point="f")
+    assert _child.plan_asserts(asserts.asserts, "f") is not None
+    result = assert_same(program, asserts)
+    assert result.status == "passed"
