@@ -523,6 +523,15 @@ def batch_ready(plan: dict, namespace: dict, target) -> bool:
                 return False
         if not _judge_side(value):
             return False
+    for chain in plan.get("attributes", ()):
+        value = _lookup(namespace, chain[0])
+        try:
+            for attribute in chain[1:]:
+                value = getattr(value, attribute)
+        except BaseException:  # noqa: BLE001 - read after the call: it fails there as it would
+            continue
+        if type(value) is _BUILTIN_FUNCTION and not _judge_side(value):
+            return False  # ``builtins.eval`` and the like, by another name
     return True
 
 
@@ -539,7 +548,9 @@ def _lookup(namespace: dict, name: str):
 
 
 # Builtins that reach names the statements do not spell out (or run code): unplanned requests.
-_REACHING = frozenset({"eval", "exec", "compile", "globals", "locals", "vars", "__import__", "breakpoint", "input"})
+_REACHING = frozenset(
+    {"eval", "exec", "compile", "globals", "locals", "vars", "getattr", "__import__", "breakpoint", "input"}
+)
 
 
 def _judge_side(value) -> bool:

@@ -87,12 +87,13 @@ def _plan(bodies: list[list[ast.stmt]], target: str, exclude: str | None) -> dic
     """``bodies``: one statement list per test (an assert list) or one in all (a check)."""
     names: set[str] = set()
     chains: set[tuple[str, ...]] = set()
+    attributes: set[tuple[str, ...]] = set()  # every attribute chain read, for the judge to look at
     calls: list[list[bytes]] = []
     order: list[tuple[tuple, list]] = []  # (the call's arguments, expected constants before it)
     for body in bodies:
         test_calls: list[bytes] = []
         for statement in body:
-            found = _statement(statement, target, names, chains)
+            found = _statement(statement, target, names, chains, attributes)
             if found is not None:
                 arguments, expected = found
                 test_calls.append(pickle.dumps(arguments, protocol=pickle.HIGHEST_PROTOCOL))
@@ -104,10 +105,13 @@ def _plan(bodies: list[list[ast.stmt]], target: str, exclude: str | None) -> dic
     if _leaks(order):
         return None
     names.discard(exclude)
-    return {"target": target, "calls": calls, "names": tuple(sorted(names)), "chains": tuple(sorted(chains))}
+    return {
+        "target": target, "calls": calls, "names": tuple(sorted(names)), "chains": tuple(sorted(chains)),
+        "attributes": tuple(sorted(attributes)),
+    }
 
 
-def _statement(statement: ast.stmt, target: str, names: set, chains: set):
+def _statement(statement: ast.stmt, target: str, names: set, chains: set, attributes: set):
     """(the call's (args, kwargs), constants it is compared with) if it calls ``target``, else None."""
     if isinstance(statement, ast.Pass):
         return None
@@ -127,6 +131,8 @@ def _statement(statement: ast.stmt, target: str, names: set, chains: set):
                 if part is message:
                     raise _NoPlan  # evaluated only when the assert fails
                 calls.append(node)
+            elif isinstance(node, ast.Attribute) and _chain(node) is not None:
+                attributes.add(_chain(node))
             elif isinstance(node, ast.Name):
                 if node.id == target:
                     targets += 1

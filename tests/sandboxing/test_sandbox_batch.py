@@ -181,3 +181,10 @@ def test_builtins_that_reach_other_names_keep_round_trips():
     assert _child.plan_asserts(asserts.asserts, "f") is not None
     result = assert_same(program, asserts)
     assert result.status == "passed"
+    # The same through the builtins module, after the call.
+    asserts = AssertTests(
+        ("assert f(1) == 2", "assert f(3) == builtins.eval('f(5)') - 2", "assert f(7) == 8"),
+        entry_point="f", imports="import builtins",
+    )
+    assert _child.plan_asserts(asserts.asserts, "f") is not None
+    assert assert_same(program, asserts).status == "passed"
