@@ -34,8 +34,9 @@ The data is read from ``../shared/datasets`` (EvalPlus is pointed at it through 
 ``--repo DIR`` measures another checkout's ``sandbox/`` (e.g. ``git worktree add /tmp/base
 <commit>``) with this script; alternate runs of both to compare them on a noisy machine. The
 ``judge`` peer times the check-function judge's round trip: HumanEval+ tasks with many inputs,
-their canonical solution called once per input from a ``check`` (every call a request to the
-candidate's process) against the same inputs as ``CallTests`` (one process, no judge).
+their canonical solution called once per input from a ``check`` (a loop: every call a request
+to the candidate's process; straight-line statements: round trips, then one batch) against the
+same inputs as ``CallTests`` (one process, no judge).
 """
 
 from __future__ import annotations
@@ -289,11 +290,22 @@ def _heavy_tasks_alone(samples, compute_s: dict[str, float], ours, args) -> list
 
 
 def bench_judge_round_trip(args) -> dict:
-    """µs per candidate call from a check function, over the same calls as CallTests."""
+    """µs per candidate call from a check function, over the same calls as CallTests.
+
+    Three checks per task over the same inputs: a loop (``for args in INPUTS``: one round trip
+    per call, never batched), the same calls as straight-line statements with batching off
+    (round trips) and on (one batch, ``sandbox/_child/child_plan.py``). Each minus CallTests
+    over the inputs, divided by the calls, is the judge's cost per call.
+    """
     import gzip
 
     from tasks.benchmarks.drafts import literal_roundtrips
 
+    try:
+        from sandbox import executor
+    except ImportError:  # pragma: no cover
+        executor = None
+    can_batch = executor is not None and hasattr(executor, "BATCH_CALLS")
     with gzip.open(HUMANEVAL_PLUS, "rt") as handle:
         problems = [json.loads(line) for line in handle]
     chosen = []
@@ -304,28 +316,57 @@ def bench_judge_round_trip(args) -> dict:
         if len(chosen) == args.judge_tasks:
             break
     calls = sum(len(inputs) for _, inputs in chosen)
-    extra_s = []
+    forms = ["loop"] + (["straight, round trips", "straight, batched"] if can_batch else [])
+    times: dict[str, list[float]] = {form: [] for form in forms + ["CallTests"]}
+    execute(ExecutionRequest("def f():\n    return 1\n", CheckFunctionTests("def check(c):\n    assert c() == 1\n", "f")))  # warm-up
     for _round in range(args.rounds):
-        check_s = call_s = 0.0
+        spent = dict.fromkeys(times, 0.0)
         for problem, inputs in chosen:
             program = problem["prompt"] + problem["canonical_solution"]
-            check = f"INPUTS = {inputs!r}\ndef check(candidate):\n    for args in INPUTS:\n        candidate(*args)\n"
+            checks = {
+                "loop": f"INPUTS = {inputs!r}\ndef check(candidate):\n    for args in INPUTS:\n        candidate(*args)\n",
+                "straight": "def check(candidate):\n" + "".join(f"    candidate({', '.join(map(repr, args))})\n" for args in inputs),
+            }
             limits = Limits(timeout_s=60.0)
-            started = time.perf_counter()
-            result = execute(ExecutionRequest(program, CheckFunctionTests(check, problem["entry_point"]), limits))
-            check_s += time.perf_counter() - started
-            assert result.passed, (problem["task_id"], result.status, result.tests[0].detail)
+            if can_batch and _round == 0:
+                # Compiled and planned before the clock: a sweep's samples of a problem share both.
+                started = time.perf_counter()
+                for check in checks.values():
+                    executor._precompiled(check, "<test>")
+                planned = executor._planned_check(checks["straight"]) is not None
+                print(f"   {problem['task_id']}: {len(inputs)} calls, checks compiled and planned in"
+                      f" {time.perf_counter() - started:.2f} s{'' if planned else ' (the straight-line check is NOT batched)'}", flush=True)
+            for form in forms:
+                if can_batch:
+                    executor.BATCH_CALLS = form == "straight, batched"
+                check = checks[form.partition(",")[0]]
+                started = time.perf_counter()
+                result = execute(ExecutionRequest(program, CheckFunctionTests(check, problem["entry_point"]), limits))
+                spent[form] += time.perf_counter() - started
+                assert result.passed, (problem["task_id"], form, result.status, result.tests[0].detail)
             started = time.perf_counter()
             execute(ExecutionRequest(program, CallTests(problem["entry_point"], tuple(inputs), None), limits))
-            call_s += time.perf_counter() - started
-        extra_s.append((check_s - call_s, check_s, call_s))
-    extra, check_s, call_s = statistics.median(extra_s)
+            spent["CallTests"] += time.perf_counter() - started
+        for form, seconds in spent.items():
+            times[form].append(seconds)
+    if can_batch:
+        executor.BATCH_CALLS = True
+    call_s = statistics.median(times["CallTests"])
+    row = {"peer": "judge round trip", "calls": calls, "call_s": call_s}
+    shown = []
+    for form in forms:
+        check_s = statistics.median(times[form])
+        us = (check_s - call_s) / calls * 1e6
+        row[form] = {"check_s": check_s, "us_per_call": us, "rounds_us_per_call": [(t - c) / calls * 1e6 for t, c in zip(times[form], times["CallTests"])]}
+        shown.append(f"{form} {check_s:.2f} s = {us:.1f} us/call")
     print(
-        f"judge round trip: {len(chosen)} HumanEval+ tasks, {calls} calls: check function {check_s:.2f} s,"
-        f" CallTests {call_s:.2f} s: {extra / calls * 1e6:.1f} us per call more (median of {args.rounds})",
+        f"judge round trip: {len(chosen)} HumanEval+ tasks, {calls} calls, CallTests {call_s:.2f} s; "
+        + "; ".join(shown) + f" (medians of {args.rounds}; per round: "
+        + "; ".join(f"{form} " + "/".join(f"{u:.0f}" for u in row[form]["rounds_us_per_call"]) for form in forms) + ")",
         flush=True,
     )
-    return {"peer": "judge round trip", "calls": calls, "check_s": check_s, "call_s": call_s, "us_per_call": extra / calls * 1e6}
+    row["us_per_call"] = row[forms[-1]]["us_per_call"]
+    return row
 
 
 def _call_suites(problem: dict, truth: dict) -> list[tuple[CallTests, list[float]]]:

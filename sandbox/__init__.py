@@ -11,7 +11,9 @@ Layout, parent side first (this process):
 - ``compare.py``   call/stdio outputs against expected values; ``codec.py`` decodes outputs.
 - ``isolation.py`` which layers this machine gives (``patflow doctor``).
 - ``_child/``      everything that runs in the sandbox, standard library only, run as a
-                   directory: kernel calls, codec, guards, runner + judge, isolation, server.
+                   directory (its docstring lists the modules): kernel calls, codec, guards,
+                   the judge's link to the candidate, the runner, isolation, the fork server;
+                   and ``child_plan``, the parent's planner of batched judge calls.
 """
 
 from sandbox.executor import execute

@@ -26,6 +26,7 @@ whether the process waited for a core (``ExecutionResult.timeout_starved``).
 from __future__ import annotations
 
 import functools
+import os
 import pickle
 import threading
 import time
@@ -76,6 +77,7 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
             "entry_point": tests.entry_point,
             "helpers": tests.helpers,
             "names": names,
+            "batch": _check_plan(tests.test_code),
             "candidate": _candidate_job(request, names),
         }, 1
     if isinstance(tests, AssertTests):
@@ -87,6 +89,7 @@ def _job_and_count(request: ExecutionRequest) -> tuple[dict, int]:
             "helpers": tests.helpers,
             "entry_point": tests.entry_point,
             "names": names,
+            "batch": _asserts_plan(tests.asserts, tests.entry_point),
             "candidate": _candidate_job(request, names, setup_code=tests.setup_code, imports=tests.imports),
         }, len(tests.asserts)
     if isinstance(tests, CallTests):
@@ -159,6 +162,31 @@ def _precompiled(source: str, filename: str) -> bytes | tuple[str, str]:
     with _COMPILE_LOCK:
         compiled = _child.precompile_test_code(source, filename)
     return compiled if isinstance(compiled, bytes) else ("error", compiled)
+
+
+# Predictable candidate calls of a judged test go as one batch (``sandbox/_child/child_plan.py``);
+# PATFLOW_SANDBOX_BATCH=0 (or setting this to False) sends every call as its own round trip.
+BATCH_CALLS = os.environ.get("PATFLOW_SANDBOX_BATCH", "1") != "0"
+
+
+def _check_plan(source: str) -> dict | None:
+    return _planned_check(source) if BATCH_CALLS else None
+
+
+def _asserts_plan(sources: tuple[str, ...], entry_point: str) -> dict | None:
+    return _planned_asserts(sources, entry_point) if BATCH_CALLS else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _planned_check(source: str) -> dict | None:
+    with _COMPILE_LOCK:
+        return _child.plan_check(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _planned_asserts(sources: tuple[str, ...], entry_point: str) -> dict | None:
+    with _COMPILE_LOCK:
+        return _child.plan_asserts(sources, entry_point)
 
 
 def _limits_payload(limits: Limits, time_limits_s: list[float]) -> dict:

@@ -6,11 +6,15 @@ fresh interpreter per execution, the fallback) and ``... probe`` (what ``isolati
 shows); Python puts this directory first on ``sys.path``, so its modules import each other by
 their ``child_*`` names. The parent imports the same modules through this package.
 
-Modules, each importing only those above it:
-- ``child_kernel``     libc calls (unshare, mount, prctl), constants, fd helpers.
+Modules, each importing only those above it (one job each):
+- ``child_kernel``     libc calls (unshare, mount, prctl), constants, fd helpers, outcome text.
 - ``child_codec``      the restricted encoding of outputs (plain data only), packing, digests.
 - ``child_guards``     comparison/assert guards compiled into test code; the tamper snapshot.
-- ``child_runner``     the runner (call, stdio), the judge and the candidate's request loop.
+- ``child_plan``       (parent side) which candidate calls a judged test makes, for one batch.
+- ``child_judge``      the judge's link to the candidate (handles, batches) and the candidate's
+                       request loop at the other end of the socket.
+- ``child_runner``     the runner: call and stdio tests, the judge's side of check_function /
+                       asserts, a pooled judge's loop (``serve_judgements``).
 - ``child_isolation``  working directories, rlimits, uid drop, cgroups, job entry, spawn keeper.
 - ``child_server``     the warm fork server (launcher, zygote), warm-up, probe, ``main``.
 Nothing here decides a verdict for CallTests or StdioTests: the child reports outputs only
@@ -57,7 +61,10 @@ JSON (plain data), an exception's name and message, or an opaque handle to an ob
 stays in the candidate's process (calling, iterating, ``str``/``len``/``bool`` or reading a
 public attribute of a handle is another request; it equals only itself). Top-level list,
 dict, set and bytearray arguments travel back after each call, so in-place mutation tests
-work. ``setup_code`` runs candidate-side (MBPP's ``Node`` trees), and the names it binds
+work. A check (or assert list) made of straight-line ``assert candidate(<literals>) ...``
+statements sends its calls as one batch and reads the answers in order (``child_plan``
+says when that is the same as round trips: same calls, same order, no argument seen
+earlier than a round trip would show it). ``setup_code`` runs candidate-side (MBPP's ``Node`` trees), and the names it binds
 reach the tests like the program's own: plain values by value, objects as handles. A name
 the test code reads resolves, the later winning: the program's (a module by name,
 re-imported in the judge if it is standard library), the trusted imports and helpers, the
@@ -113,6 +120,7 @@ from child_codec import (  # noqa: E402
     encode,
 )
 from child_guards import precompile_test_code  # noqa: E402
+from child_plan import plan_asserts, plan_check  # noqa: E402
 from child_isolation import JobCgroups, work_dir_size_mb  # noqa: E402
 from child_runner import CANDIDATE_GONE_EXIT, MALFORMED_REPLY_EXIT, _record_encoder, serve_judgements  # noqa: E402
 
@@ -130,6 +138,8 @@ __all__ = [
     "_some_double_reaches_2_49",
     "canonical_digest",
     "encode",
+    "plan_asserts",
+    "plan_check",
     "precompile_test_code",
     "serve_judgements",
     "work_dir_size_mb",

@@ -89,3 +89,21 @@ def _read_payload(payload_fd: int) -> dict:
         chunks.append(chunk)
     os.close(payload_fd)
     return pickle.loads(b"".join(chunks))  # written by the trusted parent
+
+
+# --------------------------------------------------------------------------- outcome text
+def _truncate(text: str, limit: int = DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _exception_status(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return "memory_exceeded"
+    return f"error:{type(error).__name__}"
+
+
+def _exception_detail(error: BaseException) -> str:
+    try:
+        return _truncate(f"{type(error).__name__}: {error}")
+    except BaseException:  # noqa: BLE001
+        return type(error).__name__

@@ -23,12 +23,13 @@ from child_kernel import (  # noqa: E501
     PR_SET_PDEATHSIG,
     SANDBOX_UID_BASE,
     SERVER_PIDS_MAX,
+    _exception_detail,
     _write_all,
     prctl,
     unshare,
 )
 from child_guards import Snapshot
-from child_runner import _exception_detail, _record_encoder
+from child_runner import _record_encoder
 from child_isolation import (  # noqa: E501
     JobCgroups,
     WORK_DIR,

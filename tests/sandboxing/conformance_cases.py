@@ -404,6 +404,49 @@ def poly(xs, x):
 def f(xs):
     return 123.0
 """
+FORGE_FUTURE_ARGS = """
+import pickle, socket, sys
+SEEN = []
+def _future():
+    # The batch of planned calls: a tuple of pickled (args, kwargs) somewhere up the stack, or
+    # frames still waiting on one of this process's sockets.
+    frame = sys._getframe(1)
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            if type(value) is tuple and len(value) > 1 and all(type(item) is bytes for item in value):
+                try:
+                    return [pickle.loads(item)[0][0] for item in value]
+                except Exception:
+                    pass
+        frame = frame.f_back
+    for fd in range(3, 64):
+        try:
+            peer = socket.socket(fileno=fd)
+        except OSError:
+            continue
+        try:
+            data = peer.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            if len(data) > 4:
+                message = pickle.loads(data[4:])
+                if message[0] == "B":
+                    return [pickle.loads(item)[0][0] for item in message[2]]
+        except Exception:
+            pass
+        finally:
+            peer.detach()
+    return []
+def f(x):
+    SEEN.append(x)
+    future = _future()
+    # A swap test (f(3) == 9, f(9) == 3): the next call's argument, then the previous one's.
+    if len(SEEN) < len(future):
+        return future[len(SEEN)]
+    return SEEN[-2] if len(SEEN) > 1 else 0
+"""
+# Expected values that are other calls' arguments: a batch would show the candidate the
+# second argument before its first answer (``sandbox/_child/child_plan.py`` sends none then).
+SWAP_CHECK = CheckFunctionTests("def check(candidate):\n    assert candidate(3) == 9\n    assert candidate(9) == 3\n", "f")
+SWAP_ASSERTS = AssertTests(("assert f(3) == 9", "assert f(9) == 3"), entry_point="f")
 # name -> (program, tests, accepted statuses, expected outputs): a wrong program that tries to
 # forge a pass, in both formats whose test code used to run beside the candidate.
 FORGERY_CASES: dict[str, tuple[str, object, object, object]] = {
@@ -431,6 +474,9 @@ FORGERY_CASES: dict[str, tuple[str, object, object, object]] = {
     "forge_system_exit_zero_asserts": (FORGE_SYSTEM_EXIT, SQUARES_ASSERTS, NEVER_PASSED, None),
     "forge_exception_named_passed_check": (FORGE_RAISED_NAME, SQUARES_CHECK, NEVER_PASSED, None),
     "forge_exception_named_passed_asserts": (FORGE_RAISED_NAME, SQUARES_ASSERTS, NEVER_PASSED, None),
+    "forge_batch_future_args_check": (FORGE_FUTURE_ARGS, SWAP_CHECK, NEVER_PASSED, None),
+    "forge_batch_future_args_asserts": (FORGE_FUTURE_ARGS, SWAP_ASSERTS, NEVER_PASSED, None),
+    "forge_batch_future_args_squares_check": (FORGE_FUTURE_ARGS, SQUARES_CHECK, NEVER_PASSED, None),
     # A test helper the program redefines: the judge uses the trusted one (HumanEval/32's poly).
     "forge_redefined_helper": (
         FORGE_HELPER,
