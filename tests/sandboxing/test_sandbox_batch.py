@@ -138,6 +138,10 @@ def test_names_the_plan_relies_on_are_checked_in_the_judge():
         "def check(candidate):\n    assert candidate(2) == 20\n    assert candidate(20) == 200\n",
         "def check(candidate):\n    assert candidate('ab') == 'hello'\n    assert candidate('say hello') == 'x'\n",
         "def check(candidate):\n    assert candidate(1) == [7, 8]\n    assert candidate([[7, 8]]) == 0\n",
+        # a forger converts: 9.0 is the later 9, the tuple (7, 8) the later list, 5 is in [4, 5]
+        "def check(candidate):\n    assert candidate(3) == 9.0\n    assert candidate(9) == 3.0\n",
+        "def check(candidate):\n    assert candidate(1) == (7, 8)\n    assert candidate([7, 8]) == 0\n",
+        "def check(candidate):\n    assert candidate(1) == [4, 5]\n    assert candidate(5) == 0\n",
     ],
 )
 def test_no_batch_when_a_later_argument_holds_an_expected_value(check):
