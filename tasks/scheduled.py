@@ -17,7 +17,6 @@ run is claimed. Guarantees:
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.records import RunConfig
-from tasks.storage import completed_work_item_keys, connect, read_manifest
+from tasks.storage import completed_work_item_keys, connect, manifest_run_ids, read_manifest
 
 SCHEDULE_KEY = "schedule_sha256"  # manifest extra: the config's hash without its run id
 SCHEDULED_BY = "scheduled_by_flow_run"  # manifest extra: the Prefect flow run that claimed it
@@ -84,16 +83,17 @@ class ScheduledRun:
 
 
 def read_scheduled_runs(store: str | Path) -> list[ScheduledRun]:
-    """Every run with a readable manifest in ``store``, oldest first."""
+    """Every run with a readable manifest in ``store`` (a directory or an object store), oldest
+    first."""
     runs = []
-    for path in sorted((Path(store) / "manifests").glob("*.json")):
+    for stem in manifest_run_ids(store):
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            manifest = read_manifest(store, stem) or {}
+        except (OSError, ValueError):
             continue  # a manifest being written or broken by hand is not a run to compare with
         extra = manifest.get("extra") or {}
         runs.append(ScheduledRun(
-            run_id=manifest.get("run_id", path.stem),
+            run_id=manifest.get("run_id", stem),
             started_at=str(manifest.get("started_at") or ""),
             schedule_sha256=extra.get(SCHEDULE_KEY),
             work_items_total=extra.get("work_items_total"),

@@ -277,3 +277,18 @@ def test_a_dask_worker_checks_the_bucket_with_its_own_aws_variables(endpoint, s3
                        f" bucket 'no-such-bucket' does not exist at {endpoint}")  # fmt: skip
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     assert "cannot reach bucket" in _worker_can_run("humaneval", None, None, s3_store)
+
+
+def test_a_scheduled_sweep_finds_its_previous_run_on_object_storage(endpoint, s3_store, tmp_path):
+    import dataclasses
+
+    from test_scheduled_runs import claim, commit, sweep_config
+
+    from tasks.scheduled import previous_complete_run, read_scheduled_runs
+
+    config = dataclasses.replace(sweep_config(tmp_path), store=s3_store)
+    claim(config, "nightly-a", items_total=4)
+    commit(s3_store, "nightly-a", {"standard": [True, False], "pat": [True, True]})
+    claim(config, "nightly-b", items_total=4)
+    assert [run.run_id for run in read_scheduled_runs(s3_store)] == ["nightly-a", "nightly-b"]
+    assert previous_complete_run(s3_store, "nightly-b") == "nightly-a"
