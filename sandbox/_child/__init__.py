@@ -94,6 +94,11 @@ What is not caught:
   Helpers a test uses that the TestSpec does not carry as trusted ``helpers`` resolve to
   the program's definitions (remote calls the candidate answers). Test code that passes a
   function or object the candidate's process cannot unpickle gets an error, not a verdict.
+- In a batched check the candidate sees every call's arguments before its first answer.
+  ``child_plan`` refuses a batch when any part of a compared value (numbers by value, lists
+  as tuples) first appears in a later call's arguments; an answer that only a computation
+  from a later argument yields (not equal to any part of it) is not detected. Set
+  ``PATFLOW_SANDBOX_BATCH=0`` for one round trip per call (the order of the old guarantee).
 - Tampering with objects through ``ctypes`` inside the candidate's own process. Jobs of one
   server share its network namespace (no interface is up, but abstract unix sockets could
   connect two concurrent jobs).
