@@ -314,7 +314,14 @@ PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0}
 
 def share_limits(config: ModelConfig, share: int) -> ModelConfig:
     """``config`` with its rate and concurrency limits divided by ``share`` (at least 1 call in
-    flight; rates stay positive)."""
+    flight; rates stay positive): the limits of one of ``share`` chunks that run at once.
+
+    Concurrency sums exactly (``share`` x ``c // share`` <= c). Rates are spaced per chunk slot
+    (``tasks.models.client._RequestSpacing``, 1.1 x 60/rpm x share s apart, the first request
+    of every slot at once), so across the slots a window of W s sees at most
+    ``share * (floor(W * rate / (1.1 * share)) + 1)`` requests: within rpm per 60 s when
+    rpm >= 11 x share, and within rpm/60 per 1 s when that bound allows (2 workers at 6/s:
+    3 + 3; the slow test in tests/scale/test_model_limits.py counts them at the server)."""
     from dataclasses import replace
 
     if share <= 1:
