@@ -12,8 +12,20 @@ Prints (and with --json writes) four figures:
 5. simulator calibration (in-process, HumanEval, no sandbox): how often each sim model answers
    with the reference solution (PaT end to end is benchmarks/policy_bench.py's).
 
+6. sweep mode (``--only sweep``, not in the default run): a real sweep — ``patflow run``, Prefect
+   flow, Dask LocalCluster of 1 and then 2 workers, standard policy on HumanEval, one model call
+   per item, max_concurrency 32 for the whole sweep — against the same server; the request rate
+   over the window the server counted requests in, as a share of min(concurrency / latency =
+   160/s, what the client CPU allows). The CPU limit is measured in the same run: the cores the
+   server and the machine's other load left to the sweep's process tree (flow, Prefect API,
+   workers and their sandbox runs), over that tree's CPU seconds per request. Each worker count
+   runs twice: "cold" (every program verified in the sandbox, which dominates the CPU) and
+   "cached" (the same sweep under a new run id with the verdict cache kept and the response
+   cache deleted: every model call reaches the server, no program runs).
+
 Run: .venv/bin/python benchmarks/llm_bench.py [--requests 960] [--rate-limit 50] [--json out.json]
      .venv/bin/python benchmarks/llm_bench.py --only calibration
+     .venv/bin/python benchmarks/llm_bench.py --only sweep [--sweep-problems 164 --sweep-seeds 2]
 A/B switches for the load part (compare runs interleaved; the machine is shared and noisy):
      --no-turns    litellm's per-call work interleaved round-robin, as before the client's turns
      --openai-sdk  OpenAI-compatible calls through the OpenAI SDK instead of litellm's own handler
@@ -215,12 +227,137 @@ def calibration(seeds: int = 2) -> dict:
     return figures
 
 
+# --------------------------------------------------------------------------- sweep mode
+SWEEP_CONCURRENCY = 32  # the model entry's max_concurrency: sweep-wide, whatever the worker count
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds every core of this machine spent busy so far (/proc/stat: all but idle, iowait)."""
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class _TreeCpu:
+    """CPU seconds of a process and all its descendants, alive or already exited: each process's
+    own time plus that of its children it has waited for, as last seen by ``sample``."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.seen: dict[int, float] = {}
+
+    def sample(self) -> float:
+        import psutil
+
+        for process in [self.root, *self.root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            self.seen[process.pid] = times.user + times.system + times.children_user + times.children_system
+        return sum(self.seen.values())
+
+
+def run_sweep(server: Server, workers: int, problems: int, seeds: int, scratch: Path, label: str,
+              chunk_size: int | None = None) -> dict:  # fmt: skip
+    """One real sweep (``patflow run``: Prefect flow, Dask LocalCluster of ``workers``) against the
+    server. The rate is measured over the window in which the server counted requests (polled
+    every 0.25 s), not over Prefect's and the cluster's start-up; so is the CPU."""
+    models = scratch / f"models-{workers}.toml"
+    models.write_text(f'[models."openai/sim-small"]\nmax_concurrency = {SWEEP_CONCURRENCY}\n'
+                      f'[models."openai/sim-large"]\nmax_concurrency = {SWEEP_CONCURRENCY}\n')  # fmt: skip
+    env = dict(os.environ, PREFECT_HOME=str(scratch / "prefect-home"))
+    env.pop("PREFECT_API_URL", None)
+    command = [str(Path(sys.executable).parent / "patflow"), "run", "--benchmark", "humaneval",
+               "--policy", "standard", "--limit", str(problems), "--seeds", str(seeds),
+               "--workers", str(workers), "--generator", "openai/sim-small", "--planner", "openai/sim-large",
+               "--api-base", server.api_base, "--models-config", str(models),
+               "--store", str(scratch / f"runs-{workers}"), "--run-id", f"{label}-{workers}",
+               "--cache-dir", str(scratch / f"cache-{workers}"), "--format", "json"]  # fmt: skip
+    if chunk_size:
+        command += ["--chunk-size", str(chunk_size)]
+    requests_before = server.stats()["requests"]
+    sweep = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    tree = _TreeCpu(sweep.pid)
+    samples = []  # (time, server requests, client tree CPU s, server CPU s, machine busy s)
+    while sweep.poll() is None:
+        samples.append((time.monotonic(), server.stats()["requests"] - requests_before, tree.sample(),
+                        server.cpu_s(), _machine_busy_s()))  # fmt: skip
+        time.sleep(0.25)
+    output = sweep.stdout.read()
+    if sweep.returncode != 0:
+        raise RuntimeError(f"the sweep failed:\n{output[-3000:]}")
+    total = samples[-1][1]
+    first = next(i for i, row in enumerate(samples) if row[1] > 0)
+    last = next(i for i, row in enumerate(samples) if row[1] == total)
+    start, end = samples[max(first - 1, 0)], samples[last]
+    window_s = end[0] - start[0]
+    requests = end[1] - start[1]
+    client_cpu_s = end[2] - start[2]
+    server_cores = (end[3] - start[3]) / window_s
+    foreign_cores = max(0.0, (end[4] - start[4]) / window_s - client_cpu_s / window_s - server_cores)
+    # What the client CPU allows: the cores the server and other users of the machine left it,
+    # over the client's CPU per request (flow, Prefect API, workers, their sandbox runs).
+    client_cores = max(0.05, (os.cpu_count() or 1) - server_cores - foreign_cores)
+    cpu_limit = client_cores * requests / client_cpu_s
+    concurrency_limit = SWEEP_CONCURRENCY * 1000 / LATENCY_MS
+    rate = requests / window_s
+    return {
+        "workers": workers,
+        "verdicts": label,
+        "work_items": problems * seeds,
+        "requests": requests,
+        "window_s": round(window_s, 2),
+        "rate_per_s": round(rate, 1),
+        "concurrency_limit_per_s": concurrency_limit,
+        "client_cpu_ms_per_request": round(1000 * client_cpu_s / requests, 2),
+        "client_cores_available": round(client_cores, 2),
+        "server_cores": round(server_cores, 2),
+        "other_load_cores": round(foreign_cores, 2),
+        "cpu_limit_per_s": round(cpu_limit, 1),
+        "share_of_limit": round(rate / min(concurrency_limit, cpu_limit), 3),
+        "server_max_in_flight": server.stats()["max_in_flight"],
+    }
+
+
+def sweep_mode(problems: int, seeds: int, worker_counts=(1, 2), chunk_size: int | None = None) -> dict:
+    figures: dict = {"latency_ms": LATENCY_MS, "max_concurrency": SWEEP_CONCURRENCY, "chunk_size": chunk_size or "automatic"}
+    with tempfile.TemporaryDirectory(prefix="llm-bench-sweep-") as scratch:
+        server = Server("--latency-ms", str(LATENCY_MS), "--benchmark", "humaneval")
+        try:
+            for workers in worker_counts:
+                for label in ("cold", "cached"):
+                    if label == "cached":  # same programs, so every verdict is a cache hit; but
+                        for path in (Path(scratch) / f"cache-{workers}").glob("responses.sqlite3*"):
+                            path.unlink()  # no response is: every model call reaches the server
+                    row = run_sweep(server, workers, problems, seeds, Path(scratch), label, chunk_size)
+                    figures[f"sweep_{workers}_workers_{label}_verdicts"] = row
+                    limit = min(row["concurrency_limit_per_s"], row["cpu_limit_per_s"])
+                    print(f"sweep, {workers} worker(s), {label} verdicts, {row['work_items']} items:"
+                          f" {row['rate_per_s']} req/s = {100 * row['share_of_limit']:.1f}% of min(concurrency/latency"
+                          f" {row['concurrency_limit_per_s']:.0f}, client CPU {row['cpu_limit_per_s']}) = {limit:.1f};"
+                          f" client {row['client_cpu_ms_per_request']} ms CPU/request on"
+                          f" {row['client_cores_available']} cores left by the server ({row['server_cores']})"
+                          f" and other load ({row['other_load_cores']}); {row['requests']} requests in"
+                          f" {row['window_s']} s, server max in flight {row['server_max_in_flight']}", flush=True)  # fmt: skip
+        finally:
+            server.stop()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=960, help="requests per worker")
     parser.add_argument("--rate-limit", type=float, default=50.0, help="N for the rate-limit run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--only", choices=("load", "calibration"), help="run one part only")
+    parser.add_argument("--only", choices=("load", "calibration", "sweep"), help="run one part only")
+    parser.add_argument("--sweep-problems", type=int, default=164, help="sweep mode: HumanEval problems")
+    parser.add_argument("--sweep-seeds", type=int, default=2, help="sweep mode: seeds (items = problems x seeds)")
+    parser.add_argument("--sweep-workers", default="1,2", help="sweep mode: worker counts to run, in order")
+    parser.add_argument("--sweep-chunk-size", type=int, help="sweep mode: --chunk-size (default: automatic)")
     parser.add_argument("--no-turns", action="store_true", help="A/B: clients take no CPU turns")
     parser.add_argument("--openai-sdk", action="store_true",
                         help="A/B: OpenAI-compatible calls through the OpenAI SDK")  # fmt: skip
@@ -229,6 +366,12 @@ def main() -> None:
     ABLATIONS = tuple(name for name, on in (("no_turns", options.no_turns),
                                             ("openai_sdk", options.openai_sdk)) if on)  # fmt: skip
     figures: dict = {}
+    if options.only == "sweep":
+        worker_counts = tuple(int(count) for count in options.sweep_workers.split(","))
+        figures = sweep_mode(options.sweep_problems, options.sweep_seeds, worker_counts, options.sweep_chunk_size)
+        if options.json:
+            options.json.write_text(json.dumps(figures, indent=2))
+        return
     if options.only != "load":
         figures["calibration"] = calibration()
         for name, row in figures["calibration"].items():

@@ -129,8 +129,9 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
 
     started = time.monotonic()
     remove_uncommitted(config.store, config.run_id)  # leftovers of chunks that died uncommitted
-    # Model limits hold for the whole sweep: each chunk gets its share of the cluster's threads.
-    chunks, total = plan_chunks(config, verify_concurrency, limit_share=cluster_threads())
+    # Model limits hold for the whole sweep: each chunk gets its share of the cluster's threads,
+    # which also size the chunks unless the config sets chunk_size.
+    chunks, total = plan_chunks(config, verify_concurrency, cluster_threads=cluster_threads())
     pending = sum(len(chunk.items) for chunk in chunks)
     futures = [run_chunk_task.with_options(task_run_name=chunk.name).submit(chunk) for chunk in chunks]
     future_sizes = {future.task_run_id: len(chunk.items) for future, chunk in zip(futures, chunks)}

@@ -99,7 +99,7 @@ def estimate(config: RunConfig, sample: int | None = None, store: str | None = N
             benchmarks=tuple(run_selection for _, run_selection in selections.values()),
             configurations=(simulated,),
             policies=variants,
-            chunk_size=max(config.chunk_size, 64),
+            chunk_size=max(config.chunk_size or 64, 64),
         )
         chunks, _ = plan_chunks(run)
         for chunk in chunks:

@@ -311,7 +311,7 @@ class RunConfig:
     store: str = "data/runs"
     data_dir: str | None = None
     cache_dir: str | None = None  # response cache; None = no cache
-    chunk_size: int = 16
+    chunk_size: int | None = None  # work items per Prefect task; None = tasks.sweep.automatic_chunk_size
     item_concurrency: int = 32  # work items in flight per chunk
     verify_concurrency: int | None = None  # sandbox runs per worker; None = from the CPU count
     workers: int | None = None  # local Dask worker processes; None = CPU count

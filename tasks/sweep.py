@@ -150,27 +150,70 @@ def chunk_work_items(
     return chunks
 
 
+# The automatic chunk size (``automatic_chunk_size``).
+CHUNKS_PER_THREAD = 4  # the last chunks leave threads idle for at most ~1/4 of their share
+MAX_CHUNK_ITEMS = 256  # a crash loses, and the progress bar jumps by, at most this many items
+
+
+def automatic_chunk_size(pending_items: int, cluster_threads: int, item_concurrency: int) -> int:
+    """Work items per chunk (one Prefect task) when the user set no ``chunk_size``.
+
+    A Prefect task costs ~100 ms of orchestration here, so a chunk should hold many items; a
+    chunk also runs only its own items at once, and a crash or a retry costs a whole chunk.
+    The rule, in order:
+
+    1. ``ceil(pending / (CHUNKS_PER_THREAD * threads))``: every worker thread gets about four
+       chunks, so the threads finish close together and the bar moves a few times per thread;
+    2. at least ``item_concurrency`` items, so a chunk can keep as many items (and their model
+       calls) in flight as it is allowed to;
+    3. at most ``pending // threads``, so every thread gets a chunk (rule 2 yields to this);
+    4. at most ``MAX_CHUNK_ITEMS`` (256): crash and progress granularity.
+
+    E.g. 20,000 items on 2 threads: 256 per chunk, 79 chunks (~8 s of orchestration, not the
+    2 minutes of 1,250 chunks of 16); 164 items on 2 threads: 32 per chunk, 6 chunks; 40 items
+    on 2 threads: 20 per chunk. Chunking never changes results: ``RunConfig.config_sha256``
+    leaves ``chunk_size`` out, and resume is an anti-join on work-item keys, so a resume may
+    chunk its remaining items differently.
+    """
+    if pending_items <= 0:
+        return 1
+    threads = max(1, cluster_threads)
+    size = -(-pending_items // (CHUNKS_PER_THREAD * threads))
+    size = max(size, item_concurrency)
+    size = min(size, max(1, pending_items // threads))
+    return max(1, min(size, MAX_CHUNK_ITEMS))
+
+
 def plan_chunks(
-    config: RunConfig, verify_concurrency: int | None = None, limit_share: int = 1
+    config: RunConfig, verify_concurrency: int | None = None, cluster_threads: int = 1
 ) -> tuple[list[ChunkSpec], int]:
     """The chunks still to run (every benchmark's pending work items, resume being an anti-join
-    on ``WorkItem.key`` against the store) and the sweep's total number of work items."""
+    on ``WorkItem.key`` against the store) and the sweep's total number of work items.
+
+    ``cluster_threads`` is how many chunks can run at once: each chunk gets that share of every
+    model's limits, and it sizes the chunks when ``config.chunk_size`` is None
+    (``automatic_chunk_size`` of all benchmarks' pending items together)."""
     from tasks.benchmarks import load_benchmark
     from tasks.storage import completed_work_item_keys
     from tasks.sweep_config import select_problems
 
     done = completed_work_item_keys(config.store, config.run_id)
-    chunks: list[ChunkSpec] = []
+    pending: list[tuple[BenchmarkSelection, object, Sequence[Problem], list[WorkItem]]] = []
     for selection in config.benchmarks:
         benchmark = load_benchmark(selection.name, config.data_dir, public_tests=selection.public_tests)
         problems = select_problems(selection, benchmark.problems)
-        items = plan_work_items(selection, problems, config, done)
+        pending.append((selection, benchmark, problems, plan_work_items(selection, problems, config, done)))
+    chunk_size = config.chunk_size or automatic_chunk_size(
+        sum(len(items) for *_, items in pending), cluster_threads, config.item_concurrency
+    )
+    chunks: list[ChunkSpec] = []
+    for selection, benchmark, problems, items in pending:
         chunks += chunk_work_items(
             config.run_id,
             config.store,
             problems,
             items,
-            config.chunk_size,
+            chunk_size,
             settings=GenerationSettings(temperature=config.temperature, max_tokens=config.max_tokens),
             cache_dir=config.cache_dir,
             item_concurrency=config.item_concurrency,
@@ -178,7 +221,7 @@ def plan_chunks(
             limits=sandbox_limits(config.sandbox),
             imports=selection.imports,
             name=re.sub(r"[^A-Za-z0-9._-]", "_", benchmark.info.name),
-            limit_share=limit_share,
+            limit_share=cluster_threads,
         )
     return chunks, count_work_items(config)
 
@@ -271,7 +314,14 @@ PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0}
 
 def share_limits(config: ModelConfig, share: int) -> ModelConfig:
     """``config`` with its rate and concurrency limits divided by ``share`` (at least 1 call in
-    flight; rates stay positive)."""
+    flight; rates stay positive): the limits of one of ``share`` chunks that run at once.
+
+    Concurrency sums exactly (``share`` x ``c // share`` <= c). Rates are spaced per chunk slot
+    (``tasks.models.client._RequestSpacing``, 1.1 x 60/rpm x share s apart, the first request
+    of every slot at once), so across the slots a window of W s sees at most
+    ``share * (floor(W * rate / (1.1 * share)) + 1)`` requests: within rpm per 60 s when
+    rpm >= 11 x share, and within rpm/60 per 1 s when that bound allows (2 workers at 6/s:
+    3 + 3; the slow test in tests/scale/test_model_limits.py counts them at the server)."""
     from dataclasses import replace
 
     if share <= 1:

@@ -280,7 +280,7 @@ def resolve_document(root: Node, source: str, options: ResolveOptions = ResolveO
         store=store if is_object_store(store) else str(_path(store, base_dir)),
         data_dir=data_dir,
         cache_dir=str(_path(cache_dir, base_dir)) if cache_dir else None,
-        chunk_size=read.scalar(concurrency.get("chunk_size"), "concurrency.chunk_size", int, 16, minimum=1),
+        chunk_size=read.scalar(concurrency.get("chunk_size"), "concurrency.chunk_size", int, None, minimum=1),
         item_concurrency=read.scalar(concurrency.get("item_concurrency"), "concurrency.item_concurrency", int, 32, minimum=1),
         verify_concurrency=read.scalar(concurrency.get("verify_concurrency"), "concurrency.verify_concurrency", int, minimum=1),
         workers=options.workers or read.scalar(concurrency.get("workers"), "concurrency.workers", int, minimum=1),
@@ -532,7 +532,7 @@ def _policies(read: _Reader, node: Node, configurations: tuple[ModelConfiguratio
 def flags_document(
     *, benchmark: str, policies: list[str], generator: str, planner: str, api_base: str | None,
     api_key_env: str | None, max_concurrency: int | None, model_entries: dict[str, dict], seeds: int,
-    limit: int | None, run_id: str | None, temperature: float | None, max_tokens: int, chunk_size: int,
+    limit: int | None, run_id: str | None, temperature: float | None, max_tokens: int, chunk_size: int | None,
 ) -> dict:  # fmt: skip
     """The YAML document the command line's options mean. ``--policy standard:generator=sim/large``
     becomes ``standard`` on its own configuration (that generator with the run's planner)."""
@@ -570,7 +570,8 @@ def flags_document(
         "policies": policy_entries,
         "seeds": seeds,
         "generation": {"temperature": temperature, "max_tokens": max_tokens},
-        "concurrency": {"chunk_size": chunk_size},
+        # No chunk_size: automatic (tasks.sweep.automatic_chunk_size).
+        "concurrency": {"chunk_size": chunk_size} if chunk_size else {},
     }
     if run_id:
         document["run_id"] = run_id

@@ -84,7 +84,7 @@ def run(
         None, help="Name of this run; default: the config's run_id, else benchmark and time. Re-use it to resume."
     ),
     overwrite: bool = typer.Option(False, help="Delete an existing run of this id first."),
-    chunk_size: Optional[int] = typer.Option(None, min=1, help="Work items per Prefect task (default 16)."),
+    chunk_size: Optional[int] = typer.Option(None, min=1, help="Work items per Prefect task (default: automatic, from the item count and the cluster's threads)."),
     workers: Optional[int] = typer.Option(None, min=1, help="Local Dask worker processes (default: CPU count)."),
     dask_address: Optional[str] = typer.Option(
         None, envvar="PATFLOW_DASK_ADDRESS", help="Address of an existing Dask scheduler."
@@ -159,7 +159,7 @@ def build_config(options: dict):
         run_id=None,
         temperature=options["temperature"],
         max_tokens=options["max_tokens"] or 1024,
-        chunk_size=options["chunk_size"] or 16,
+        chunk_size=options["chunk_size"],
     )
     return config_from_flags(document, resolve)
 

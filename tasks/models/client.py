@@ -12,11 +12,17 @@
   is given; tests set either to 0.
 - **Limits, per (model, api_base) and per event loop:** at most ``config.max_concurrency`` calls
   in flight (the first config seen for a model sets it); with ``requests_per_minute`` requests
-  are spaced 1.1 * 60/rpm s apart — the spacing carries over from one loop of the client to the
-  next (a sweep runs each chunk in a fresh loop), so consecutive chunks do not burst — (a 10 % margin against send-time jitter), so no window
-  of 60 s sees more than rpm of them, nor any 1 s window more than rpm/60; with ``tokens_per_minute`` the input + ``max_tokens`` estimate is reserved in a
-  60 s window and corrected to the real usage afterwards. asyncio primitives are loop-bound, so
-  they are created lazily per running loop: one client may serve many loops (Dask workers).
+  leave 1.1 * 60/rpm s apart (a 10 % margin against send-time jitter), so no window of 60 s
+  sees more than rpm of them, nor any 1 s window more than rpm/60. The spacing is enforced
+  twice (``_RequestSpacing``): before the call, and again in aiohttp's request-start hook, at
+  the moment the bytes leave, because litellm's per-call work in between shifted sends by up
+  to a few hundred ms on a loaded machine and bunched them. It carries over from one loop of
+  the client to the next (a sweep runs each chunk in a fresh loop), so consecutive chunks do
+  not burst. A sweep divides each model's limits among the chunks that run at once
+  (``tasks.sweep.share_limits``). With ``tokens_per_minute`` the input + ``max_tokens``
+  estimate is reserved in a 60 s window and corrected to the real usage afterwards. asyncio
+  primitives are loop-bound, so they are created lazily per running loop: one client may
+  serve many loops (Dask workers).
 - **Per-call timeout** ``config.timeout_s`` (asyncio-enforced, also handed to litellm).
   ``Completion.attempts`` counts tries at the provider (0 for a cache hit);
   ``latency_ms`` is the final attempt's wall time (the cache lookup's for a hit).
@@ -100,33 +106,59 @@ class _CallFailed(Exception):
 
 
 # --------------------------------------------------------------------------- limits
+class _SpacingClock:
+    """When a model's last request was released and when it last left, shared by every event
+    loop of one client: a chunk's fresh loop must not send as if the previous chunk's requests
+    had never happened."""
+
+    __slots__ = ("released", "left")
+
+    def __init__(self) -> None:
+        self.released = -float("inf")
+        self.left = -float("inf")
+
+
 class _RequestSpacing:
     """Consecutive requests leave at least ``interval_s`` apart, measured when each one leaves.
 
+    Two gates. ``acquire`` (before the call, outside its timeout) releases calls one interval
+    apart, so a queue of waiting calls never counts against their timeouts. ``leave`` runs in
+    the aiohttp ``on_request_start`` hook, when the request's bytes are about to go out, and
+    holds it until one interval after the previous request left. Between the two a call still
+    does litellm's per-call work and may wait for the CPU turn; on a loaded machine that took
+    a varying few hundred ms, so released calls left in bunches (two workers at 3/s each: the
+    server counted 10 requests in one second). The second gate waits only when that happens.
+
     Waiters queue on a FIFO lock and each checks the clock again after waking, so a stalled
     event loop never releases a bunch of "overdue" requests at once. The 10 % margin absorbs
-    jitter between here and the provider's clock (litellm's own per-call work before the bytes
-    leave): N spaced requests span 1.1 s at a limit of N/s.
+    jitter between here and the provider's clock: N spaced requests span 1.1 s at a limit of
+    N/s. A call that does not go through the shared HTTP session (an in-process provider)
+    passes the first gate only.
     """
 
     MARGIN = 1.10
 
-    def __init__(self, requests_per_minute: float, last_release: list[float] | None = None) -> None:
+    def __init__(self, requests_per_minute: float, clock: _SpacingClock | None = None) -> None:
         self.interval_s = 60.0 / requests_per_minute * self.MARGIN
-        # Shared by every loop of one client (a one-element list): a chunk's fresh event loop
-        # must not start sending as if the previous chunk's requests had never happened.
-        self._last_release = last_release if last_release is not None else [-float("inf")]
+        self.clock = clock if clock is not None else _SpacingClock()
         self.lock = asyncio.Lock()
+        self.leave_lock = asyncio.Lock()
 
     @property
     def last_release(self) -> float:
-        return self._last_release[0]
+        return self.clock.released
 
     async def acquire(self) -> None:
         async with self.lock:
-            while (wait_s := self._last_release[0] + self.interval_s - time.monotonic()) > 0:
+            while (wait_s := self.clock.released + self.interval_s - time.monotonic()) > 0:
                 await asyncio.sleep(wait_s)
-            self._last_release[0] = time.monotonic()
+            self.clock.released = time.monotonic()
+
+    async def leave(self) -> None:
+        async with self.leave_lock:
+            while (wait_s := self.clock.left + self.interval_s - time.monotonic()) > 0:
+                await asyncio.sleep(wait_s)
+            self.clock.left = time.monotonic()
 
 
 class _TokenWindow:
@@ -197,12 +229,15 @@ class _Turn:
 
 
 class _CallTurn:
-    __slots__ = ("turn", "held", "saw_http")
+    """One call's state for the aiohttp hooks: its CPU turn and its model's request spacing."""
 
-    def __init__(self, turn: _Turn) -> None:
+    __slots__ = ("turn", "held", "saw_http", "spacing")
+
+    def __init__(self, turn: _Turn, spacing: _RequestSpacing | None = None) -> None:
         self.turn = turn
         self.held = False
         self.saw_http = False
+        self.spacing = spacing
 
     async def take(self) -> None:
         if self.held:
@@ -229,6 +264,8 @@ async def _on_request_start(session, context, params) -> None:
     if call is not None:
         call.saw_http = True
         call.give()
+        if call.spacing is not None:
+            await call.spacing.leave()
 
 
 async def _on_request_end(session, context, params) -> None:
@@ -363,7 +400,7 @@ class ModelClient:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
-        self._last_releases: dict[tuple, list[float]] = {}  # request spacing across loops
+        self._spacing_clocks: dict[tuple, _SpacingClock] = {}  # request spacing across loops
 
     def __getstate__(self) -> dict:
         return {"cache": self.cache, "retry_base_delay_s": self.retry_base_delay_s}
@@ -386,7 +423,7 @@ class ModelClient:
             limits = state.limits[key] = _ModelLimits(
                 semaphore=asyncio.Semaphore(max(1, config.max_concurrency)),
                 spacing=_RequestSpacing(
-                    config.requests_per_minute, self._last_releases.setdefault(key, [-float("inf")])
+                    config.requests_per_minute, self._spacing_clocks.setdefault(key, _SpacingClock())
                 )
                 if config.requests_per_minute
                 else None,
@@ -561,7 +598,7 @@ class ModelClient:
         if limits.spacing is not None:
             await limits.spacing.acquire()
         http = _loop_http()
-        call = _CallTurn(http.turn)
+        call = _CallTurn(http.turn, limits.spacing)
         token = _CALL.set(call)
         started = time.perf_counter()
         try:
