@@ -76,3 +76,18 @@ def test_runs_lists_a_complete_and_an_interrupted_run(tmp_path):
 def test_runs_on_a_missing_store_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["runs", "--store", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "no such run store" in result.output
+
+
+def test_a_benchmark_entry_whose_dataset_is_null_is_listed_by_its_name(tmp_path):
+    # A manifest written from a hand-built RunConfig: the benchmark carries no resolved dataset.
+    manifests = tmp_path / "runs" / "manifests"
+    manifests.mkdir(parents=True)
+    (manifests / "byhand.json").write_text(json.dumps({
+        "run_id": "byhand", "config_sha256": "0" * 64, "started_at": "2026-12-02T00:00:00+00:00",
+        "config": {"benchmarks": [{"name": "humaneval", "dataset": None}], "policies": [], "configurations": []},
+        "extra": {},
+    }))  # fmt: skip
+    result = CliRunner().invoke(app, ["runs", "--store", str(tmp_path / "runs"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert (row["run_id"], row["benchmarks"]) == ("byhand", "humaneval")

@@ -59,7 +59,7 @@ def _row(run_id: str, manifest: dict, done, cost) -> dict:
     items, passed, started, finished = done or (0, 0, None, None)
     total = extra.get("work_items_total")
     if "benchmarks" in config:
-        benchmarks = [b.get("dataset", {}).get("name") or b.get("name") for b in config["benchmarks"]]
+        benchmarks = [(b.get("dataset") or {}).get("name") or b.get("name") for b in config["benchmarks"]]
         policies = [p["spec"].get("custom_label") or _label(p["spec"]) for p in config.get("policies", [])]
         models = [f"{c['name']}={c['generator']['model']}+{c['planner']['model']}" for c in config.get("configurations", [])]
     else:  # a manifest written before sweeps had a config file
