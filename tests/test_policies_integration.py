@@ -3,13 +3,13 @@ and the real sandbox, two seeds, into one store; budgets and costs checked in Du
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import dataclasses
 
 import pytest
 
 from tasks.benchmarks import load_benchmark
+from tasks.benchmarks.sources import BUILTIN_SOURCES, locate
 from tasks.policies.driver import RoleModels
 from tasks.records import ModelConfig, PolicySpec
 from tasks.storage import write_chunk
@@ -48,9 +48,11 @@ def _sweep(store, problems):
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    shared_datasets = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    if not shared_datasets.is_dir():
-        pytest.skip("../shared/datasets is not beside this checkout")
+    if locate(BUILTIN_SOURCES["mbpp-sanitized"], None) is None:
+        pytest.skip(
+            "needs the mbpp-sanitized file: set PATFLOW_DATA_DIR to a directory laid out like"
+            " shared/datasets (or put ../shared beside the checkout)"
+        )
     problems = []
     for name in ("humaneval", "mbpp-sanitized"):
         problems += list(load_benchmark(name).problems[:PER_BENCHMARK])

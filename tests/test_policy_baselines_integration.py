@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from tasks.benchmarks import load_benchmark
+from tasks.benchmarks.sources import BUILTIN_SOURCES, locate
 from tasks.policies import parse_policy_spec
 from tasks.policies.driver import RoleModels
 from tasks.records import ModelConfig
@@ -39,9 +40,11 @@ def every_item(problems, specs, models) -> list[WorkItem]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    shared_datasets = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-    if not shared_datasets.is_dir():
-        pytest.skip("../shared/datasets is not beside this checkout")
+    if locate(BUILTIN_SOURCES["mbpp-sanitized"], None) is None:
+        pytest.skip(
+            "needs the mbpp-sanitized file: set PATFLOW_DATA_DIR to a directory laid out like"
+            " shared/datasets (or put ../shared beside the checkout)"
+        )
     root = tmp_path_factory.mktemp("baselines")
     models = RoleModels(ModelConfig("sim/small"), ModelConfig("sim/large"))
     specs = [parse_policy_spec(name) for name in POLICIES]
