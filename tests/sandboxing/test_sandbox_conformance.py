@@ -23,7 +23,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 SCRIPT = HERE / "conformance_cases.py"
-JAIL = REPO_ROOT.parent / "shared" / "tools" / "jail.sh"
+# The pids+memory cgroup jail every hostile program runs in: ../shared's, or PATFLOW_JAIL's.
+JAIL = Path(os.environ.get("PATFLOW_JAIL") or REPO_ROOT.parent / "shared" / "tools" / "jail.sh")
 JAIL_PIDS = "1024"
 JAIL_MEMORY_BYTES = str(4 * 1024**3)
 
@@ -55,7 +56,10 @@ FALLBACK_CASES = [
 
 def _run_jailed(args: list[str], extra_env: dict[str, str] | None = None) -> tuple[list[dict], str]:
     if not JAIL.is_file():
-        pytest.skip("../shared/tools/jail.sh is not beside this checkout; hostile programs never run unjailed")
+        pytest.skip(
+            f"no jail at {JAIL}: set PATFLOW_JAIL to a pids+memory cgroup jail (../shared/tools/jail.sh)"
+            "; hostile programs never run unjailed"
+        )
     env = {**os.environ, **(extra_env or {})}
     completed = subprocess.run(
         [str(JAIL), JAIL_PIDS, JAIL_MEMORY_BYTES, "--", sys.executable, str(SCRIPT), *args],
