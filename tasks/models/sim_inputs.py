@@ -13,7 +13,7 @@ import ast
 
 from tasks.records import Problem
 
-_TEXT_NAMES = ("s", "string", "text", "word", "name", "operator", "file_name", "sentence", "txt", "a", "b")
+_TEXT_NAMES = ("s", "string", "text", "word", "name", "operator", "file_name", "sentence", "txt")
 _LIST_NAMES = ("arr", "lst", "list", "xs", "nums", "numbers", "grades", "operand", "l", "values", "array")
 _GRID_NAMES = ("grid", "matrix")
 
