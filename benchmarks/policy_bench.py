@@ -1,12 +1,13 @@
 """Per policy: model calls, sandbox executions and wall time per item, and the engine's share.
 
-    .venv/bin/python benchmarks/policy_bench.py [--problems 40] [--policies standard,pat,best_of_n,codet,self_debug,funcoder]
+    .venv/bin/python benchmarks/policy_bench.py [--problems 40] [--policies standard,pat,best_of_n,codet,self_debug,funcoder] [--no-loops]
 
 The simulator answers in-process with no latency (``sim/small`` generator, ``sim/large``
 planner) and the sandbox is the real one. Items run one after another, so the time spent in
 the driver's actions (model calls, verification, scoring) never overlaps; the engine's own time
 is the rest of the wall time: the policy's transitions, reading code back, the driver's loop
-and its event records. Target: under 5 % of the wall time.
+and its event records. Target: under 5 % of the wall time. ``--no-loops`` sets the simulator's
+endless-loop mutation weight to 0, to show what candidates that never terminate cost.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def bench_policy(spec_text: str, problems, seed: int = 0) -> dict:
         "policy": spec.label,
         "items": items,
         "passed": sum(r.outcome.passed for r in results),
+        "root_trial_failed_share": round(sum(r.outcome.root_trial_passed is False for r in results) / items, 4),
         "model_calls_per_item": round(sum(len(r.calls) for r in results) / items, 2),
         "sandbox_executions_per_item": round(runs[0] / items, 2),
         "wall_ms_per_item": round(1000 * wall_s / items, 1),
@@ -101,7 +103,12 @@ def main() -> None:
     parser.add_argument(
         "--policies", default="standard,pat,best_of_n,codet,self_debug,funcoder", help="Comma-separated policy specs."
     )
+    parser.add_argument("--no-loops", action="store_true", help="No endless-loop mutations in the simulator.")
     options = parser.parse_args()
+    if options.no_loops:
+        from tasks.models import sim
+
+        sim.MUTATION_WEIGHTS["infinite_loop"] = 0.0
     problems = load_benchmark("humaneval").problems[: options.problems]
     register_problems(problems)
     for spec_text in options.policies.split(","):

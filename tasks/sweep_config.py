@@ -154,6 +154,22 @@ class _Reader:
             raise self.fail(node, f"{what}: expected a list")
         return node.value
 
+    def named_entries(self, node: Node, plural: str, what: str, allowed: tuple[str, ...],
+                      name_hint: str = "") -> list[tuple[Node, dict[str, Node]]]:  # fmt: skip
+        """A non-empty list of mappings with a 'name' (a bare string is shorthand for the name):
+        each item's node and mapping."""
+        items = self.sequence(node, plural)
+        if not items:
+            raise self.fail(node, f"{plural}: expected at least one {what}")
+        entries = []
+        for item in items:
+            entry = self.mapping(item if isinstance(item.value, dict) else Node({"name": item}, item.line),
+                                 what, allowed)  # fmt: skip
+            if "name" not in entry:
+                raise self.fail(item, f"{what}: missing 'name'{name_hint}")
+            entries.append((item, entry))
+        return entries
+
     def scalar(self, node: Node | None, what: str, kind: type | tuple, default: Any = None, *,
                minimum: float | None = None, choices: tuple[str, ...] = ()) -> Any:  # fmt: skip
         if node is None or node.value is None:
@@ -312,14 +328,8 @@ def _benchmarks(read: _Reader, node: Node, base_dir: Path, data_dir, load_benchm
 
     selections = []
     seen: dict[str, int] = {}
-    items = read.sequence(node, "benchmarks")
-    if not items:
-        raise read.fail(node, "benchmarks: expected at least one benchmark")
-    for item in items:
-        entry = read.mapping(item if isinstance(item.value, dict) else Node({"name": item}, item.line),
-                             "benchmark", BENCHMARK_KEYS)  # fmt: skip
-        if "name" not in entry:
-            raise read.fail(item, "benchmark: missing 'name' (a built-in such as humaneval, or a .jsonl path)")
+    hint = " (a built-in such as humaneval, or a .jsonl path)"
+    for item, entry in read.named_entries(node, "benchmarks", "benchmark", BENCHMARK_KEYS, hint):
         name = read.scalar(entry["name"], "benchmark name", str)
         if Path(name).suffix in (".jsonl", ".json", ".gz"):
             name = str(_path(name, base_dir))
@@ -477,14 +487,7 @@ def _policies(read: _Reader, node: Node, configurations: tuple[ModelConfiguratio
     known = [c.name for c in configurations]
     variants: list[PolicyVariant] = []
     labels: dict[tuple[str, str], int] = {}
-    items = read.sequence(node, "policies")
-    if not items:
-        raise read.fail(node, "policies: expected at least one policy")
-    for item in items:
-        entry = read.mapping(item if isinstance(item.value, dict) else Node({"name": item}, item.line),
-                             "policy", POLICY_KEYS)  # fmt: skip
-        if "name" not in entry:
-            raise read.fail(item, "policy: missing 'name'")
+    for item, entry in read.named_entries(node, "policies", "policy", POLICY_KEYS):
         name = read.scalar(entry["name"], "policy name", str)
         params_node = entry.get("params")
         raw: list[tuple[str, Any]] = []
@@ -581,23 +584,12 @@ def flags_document(
 
 def parse_policy_text(text: str) -> tuple[str, dict[str, Any]]:
     """``pat`` or ``pat:max_plans=2`` -> (name, params); values as int or float when they look so."""
-    name, _, params_text = text.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, params_text.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SweepConfigError(f"{COMMAND_LINE}: --policy {text}: bad parameter '{item}' (expected key=value)")
-        params[key.strip()] = _number_or_text(value.strip())
-    return name.strip(), params
+    from tasks.policies import split_policy_text
 
-
-def _number_or_text(value: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
+    try:
+        return split_policy_text(text)
+    except ValueError as error:
+        raise SweepConfigError(f"{COMMAND_LINE}: --policy {text}: {error}") from None
 
 
 def config_from_flags(document: dict, options: ResolveOptions = ResolveOptions(), *,

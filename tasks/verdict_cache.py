@@ -33,9 +33,9 @@ from pathlib import Path
 from sandbox.identity_cache import IdentityCache
 from sandbox.types import CRASHED, NO_RESULT, Limits, TestSpec
 from tasks.records import Verdict
+from tasks.sqlite_file import SqliteFile
 
 VERDICTS_FILE_NAME = "verdicts.sqlite3"
-_BUSY_TIMEOUT_S = 60.0
 _NOT_CACHED = frozenset({CRASHED, NO_RESULT})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -92,7 +92,7 @@ class VerdictCache:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / VERDICTS_FILE_NAME
-        self._local = threading.local()
+        self._file = SqliteFile(self.path, _SCHEMA)
 
     def __getstate__(self) -> dict:
         return {"directory": str(self.directory)}
@@ -101,18 +101,7 @@ class VerdictCache:
         self.__init__(state["directory"])
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            return connection
-        self.directory.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute(_SCHEMA)
-        self._local.connection = connection
-        self._local.pid = os.getpid()
-        return connection
+        return self._file.connection()
 
     def get(self, key: str) -> Verdict | None:
         row = self._connection().execute(

@@ -10,7 +10,8 @@ from pathlib import Path
 import typer
 
 from tasks.analysis.export import DEFAULT_NGRAM, FORMATS, export_training_data
-from tasks.storage import QueryError, is_object_store, object_store_problem
+from flows.commands.report import check_store
+from tasks.storage import QueryError
 
 DEFAULT_STORE = "data/runs"
 
@@ -46,12 +47,7 @@ def register(app: typer.Typer) -> None:
         try:
             if fmt not in FORMATS:
                 raise QueryError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-            if is_object_store(store):
-                problem = object_store_problem(store)
-                if problem:
-                    raise QueryError(f"store {store}: {problem}")
-            elif not Path(store).exists():
-                raise QueryError(f"store {store}: no such directory (set --store or PATFLOW_STORE)")
+            check_store(store)
             names = [name.strip() for name in (decontaminate or "").split(",") if name.strip()]
             summary = export_training_data(
                 store, list(run_id), output, fmt=fmt, where=where, decontaminate=names,

@@ -197,7 +197,8 @@ def _store_option() -> Any:
     )
 
 
-def _check_store(store: str) -> None:
+def check_store(store: str) -> None:
+    """QueryError unless ``store`` is a directory or an object store that can be read."""
     from tasks.storage import is_object_store, object_store_problem
 
     if is_object_store(store):
@@ -240,7 +241,7 @@ def register(app: typer.Typer) -> None:
                 for name, purpose in list_queries():
                     typer.echo(f"{name}\t{purpose}")
                 return
-            _check_store(store)
+            check_store(store)
             run_ids = list(run_id or []) or None
             if html is not None:
                 from tasks.analysis.html import write_report
@@ -273,7 +274,7 @@ def register(app: typer.Typer) -> None:
         try:
             if fmt not in FORMATS:
                 raise QueryError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-            _check_store(store)
+            check_store(store)
             con = connect(store, list(run_id or []) or None)
             try:
                 relation = con.sql(statement)

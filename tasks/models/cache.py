@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.sqlite_file import SqliteFile
+
 CACHE_DIR_ENV = "PATFLOW_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("data") / "cache"
 CACHE_FILE_NAME = "responses.sqlite3"
-_BUSY_TIMEOUT_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -77,7 +77,7 @@ class ResponseCache:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / CACHE_FILE_NAME
-        self._local = threading.local()
+        self._file = SqliteFile(self.path, _SCHEMA)
 
     # Pickled into Dask workers as the directory only; connections are opened where used.
     def __getstate__(self) -> dict:
@@ -90,18 +90,7 @@ class ResponseCache:
         return f"ResponseCache({str(self.directory)!r})"
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            return connection
-        self.directory.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute(_SCHEMA)
-        self._local.connection = connection
-        self._local.pid = os.getpid()
-        return connection
+        return self._file.connection()
 
     def get(self, cache_key: str) -> CachedResponse | None:
         row = (
@@ -155,7 +144,4 @@ class ResponseCache:
         return int(deleted)
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            connection.close()
-        self._local = threading.local()
+        self._file.close()

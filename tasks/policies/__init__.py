@@ -39,16 +39,27 @@ def build_policy(spec: PolicySpec) -> Policy:
     return policy_class(spec)
 
 
-def parse_policy_spec(text: str) -> PolicySpec:
-    """``pat`` or ``pat:n_samples=3`` → PolicySpec; values parsed as int/float when they look so."""
+def split_policy_text(text: str) -> tuple[str, dict]:
+    """``pat:n_samples=3,tests=public`` -> ("pat", {"n_samples": 3, "tests": "public"}); values
+    parsed as int/float when they look so. A parameter that is not ``key=value`` is a
+    ValueError naming it (callers say where it came from)."""
     name, _, params_text = text.partition(":")
-    params = []
+    params = {}
     for item in filter(None, params_text.split(",")):
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UnknownPolicy(f"bad policy parameter '{item}' in '{text}' (expected key=value)")
-        params.append((key.strip(), _parse_value(value.strip())))
-    spec = PolicySpec(name=name.strip(), params=tuple(sorted(params)))
+        if not sep or not key.strip():
+            raise ValueError(f"bad parameter '{item}' (expected key=value)")
+        params[key.strip()] = _parse_value(value.strip())
+    return name.strip(), params
+
+
+def parse_policy_spec(text: str) -> PolicySpec:
+    """``pat`` or ``pat:n_samples=3`` → PolicySpec; values parsed as int/float when they look so."""
+    try:
+        name, params = split_policy_text(text)
+    except ValueError as error:
+        raise UnknownPolicy(f"policy '{text}': {error}") from None
+    spec = PolicySpec(name=name, params=tuple(sorted(params.items())))
     build_policy(spec)
     return spec
 
