@@ -19,7 +19,8 @@ What decides a verdict:
 Statuses are those of ``sandbox/types.py``; a sample's status is its first non-passing test's.
 After a test ends the run (timeout, crash, output flood) the remaining tests are ``no_result``,
 except in outputs mode (``CallTests(expected=None)``) where the run resumes after it so that
-every input gets its own outcome. An unknown outcome is never ``passed``. A timeout says
+every input gets its own outcome (after a timeout only if ``resume_after_timeout``). An
+unknown outcome is never ``passed``. A timeout says
 whether the process waited for a core (``ExecutionResult.timeout_starved``).
 """
 
@@ -252,7 +253,7 @@ def execute(request: ExecutionRequest) -> ExecutionResult:
         verdicts[stopped_at] = _unreported_verdict(state, stopped_at, time_limits_s, limits)
         if verdicts[stopped_at].status == TIMEOUT and timeout_account is None:
             timeout_account = _timeout_account(state)
-        if outputs_mode:
+        if outputs_mode and (request.resume_after_timeout or verdicts[stopped_at].status != TIMEOUT):
             first = stopped_at + 1
             continue
         for index in range(stopped_at + 1, total):

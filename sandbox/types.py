@@ -106,6 +106,10 @@ class ExecutionRequest:
     # Stop at the first test that does not pass (the rest are ``no_result``). The sample's
     # status is the same as a full run's; only ``tests_passed`` counts fewer tests.
     stop_on_first_failure: bool = False
+    # Outputs mode only (``CallTests(expected=None)``): after a timed-out input, run the rest
+    # (True), or stop there and report the rest ``no_result`` (False: a candidate that loops on
+    # one input usually loops on the next, and each would cost the whole limit).
+    resume_after_timeout: bool = True
 
 
 @dataclass(frozen=True, slots=True)  # slots: built once per test, up to ~1,000 per execution

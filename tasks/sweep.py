@@ -263,6 +263,12 @@ class _NoVerdictCache:
     def put(self, key, verdict):
         pass
 
+    def get_calls(self, key):
+        return None
+
+    def put_calls(self, key, statuses, values):
+        pass
+
 
 def _price_of(config: ModelConfig, input_tokens: int, output_tokens: int):
     from tasks.models import cost_usd, model_pricing
@@ -357,7 +363,6 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     import time
 
     from tasks.storage import write_chunk
-    from tasks.verification import run_calls
 
     chunk = _shared_items(chunk)
     cached_verify = _verifier(chunk.cache_dir)
@@ -365,8 +370,10 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     def verifier(program, tests, time_limits_s):
         return cached_verify(program, tests, time_limits_s, limits=chunk.limits, imports=chunk.imports)
 
-    def executor(program, tests):
-        return run_calls(program, tests, limits=chunk.limits, imports=chunk.imports)
+    def executor(program, tests, stop_at_timeout=False):
+        return cached_verify.run_calls(
+            program, tests, limits=chunk.limits, imports=chunk.imports, stop_at_timeout=stop_at_timeout
+        )
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)

@@ -15,14 +15,21 @@ Guarantees:
   ``timeout`` *is* cached: ``verify`` has already re-checked it at low concurrency, and paying each
   timeout once is the point.
 - The first writer of a key wins (``INSERT OR IGNORE``): a key's verdict never changes.
+- Call outputs (``run_calls``: FunCoder's consensus inputs) are remembered the same way, under
+  a key that adds ``calls`` and whether the run stops at a timeout; their values are stored in
+  the sandbox's own tagged encoding and read back with ``sandbox.codec.decode`` (nothing is
+  unpickled). A run with a ``crashed`` input, or a ``no_result`` that no timeout explains, is
+  not stored; nor is a value the encoding cannot hold.
 - One SQLite file (``verdicts.sqlite3``) in WAL mode in the response cache's directory: several
   Dask worker processes share it; each thread of each process opens its own connection.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -31,7 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sandbox.identity_cache import IdentityCache
-from sandbox.types import CRASHED, NO_RESULT, Limits, TestSpec
+from sandbox.types import CRASHED, NO_RESULT, TIMEOUT, Limits, TestSpec
 from tasks.records import Verdict
 from tasks.sqlite_file import SqliteFile
 
@@ -120,10 +127,65 @@ class VerdictCache:
             "INSERT OR IGNORE INTO verdicts VALUES (?, ?)", (key, json.dumps(asdict(verdict)))
         )
 
+    def get_calls(self, key: str) -> tuple[tuple[str, ...], tuple] | None:
+        row = self._connection().execute(
+            "SELECT verdict_json FROM verdicts WHERE verdict_key = ?", (key,)
+        ).fetchone()
+        if not row:
+            return None
+        from sandbox.codec import MalformedOutput, decode
+
+        stored = json.loads(row[0])
+        try:
+            return tuple(stored["statuses"]), tuple(decode(value) for value in stored["values"])
+        except (MalformedOutput, KeyError, TypeError):
+            return None  # not a call record: run again
+
+    def put_calls(self, key: str, statuses: tuple[str, ...], values: tuple) -> None:
+        if not _storable_calls(statuses):
+            return
+        try:
+            stored = {"statuses": list(statuses), "values": [_encode(value) for value in values]}
+        except _NotStorable:
+            return
+        self._connection().execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?)", (key, json.dumps(stored)))
+
     def entries(self) -> int:
         if not self.path.exists():
             return 0
         return int(self._connection().execute("SELECT count(*) FROM verdicts").fetchone()[0])
+
+
+def _encode(value, depth: int = 0):
+    """A decoded call output in ``sandbox.codec``'s tagged JSON (its ``decode`` reads it back)."""
+    if depth > 200:
+        raise _NotStorable
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else ["f", "nan" if value != value else ("inf" if value > 0 else "-inf")]
+    tag = {list: "l", tuple: "t", set: "s", frozenset: "z"}.get(kind)
+    if tag:
+        return [tag, [_encode(item, depth + 1) for item in value]]
+    if kind is dict:
+        return ["d", [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value.items()]]
+    if kind in (bytes, bytearray):
+        return ["b" if kind is bytes else "y", base64.b64encode(bytes(value)).decode()]
+    if kind is complex:
+        return ["c", _encode(value.real, depth + 1), _encode(value.imag, depth + 1)]
+    raise _NotStorable
+
+
+class _NotStorable(Exception):
+    pass
+
+
+def _storable_calls(statuses: tuple[str, ...]) -> bool:
+    if CRASHED in statuses:
+        return False
+    first_unrun = next((i for i, status in enumerate(statuses) if status == NO_RESULT), None)
+    return first_unrun is None or TIMEOUT in statuses[:first_unrun]
 
 
 class CachedVerifier:
@@ -154,3 +216,25 @@ class CachedVerifier:
             self.executions += 1
         self.cache.put(key, verdict)
         return verdict
+
+    def run_calls(
+        self, program, tests, *, limits: Limits | None = None, imports: str = "none", stop_at_timeout: bool = False
+    ) -> tuple[tuple[str, ...], tuple]:
+        """``tasks.verification.run_calls`` with the same cache in front."""
+        from tasks.verification import run_calls
+
+        if not tests.inputs:
+            return (), ()
+        key = hashlib.sha256(
+            f"calls\0{int(stop_at_timeout)}\0{verdict_key(program, tests, None, limits, imports)}".encode()
+        ).hexdigest()
+        cached = self.cache.get_calls(key)
+        if cached is not None:
+            with self._lock:
+                self.hits += 1
+            return cached
+        statuses, values = run_calls(program, tests, limits=limits, imports=imports, stop_at_timeout=stop_at_timeout)
+        with self._lock:
+            self.executions += 1
+        self.cache.put_calls(key, statuses, values)
+        return statuses, values

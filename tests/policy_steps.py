@@ -129,12 +129,20 @@ def outputs_by_program(table: dict[str, tuple]):
             if marker is None:
                 raise ScriptRanOut(f"no scripted outputs for program {program!r}")
             values = table[marker]
-            assert len(values) == len(action.tests.inputs)
-            statuses = tuple("error:ValueError" if v is CRASH else "passed" for v in values)
-            result.append(CandidateOutputs(statuses, tuple(None if v is CRASH else v for v in values)))
+            offset = len(values) - len(action.tests.inputs)  # a resumed run: the last inputs
+            assert offset >= 0, (marker, action.tests.inputs)
+            values = values[offset:]
+            statuses = [_STATUS.get(id(v), "passed") for v in values]
+            if action.stop_at_timeout and "timeout" in statuses:
+                stop = statuses.index("timeout")
+                statuses[stop + 1 :] = ["no_result"] * (len(statuses) - stop - 1)
+            result.append(CandidateOutputs(
+                tuple(statuses), tuple(v if s == "passed" else None for v, s in zip(values, statuses))))
         return result
 
     return execute
 
 
-CRASH = object()
+CRASH = object()  # the call raised
+LOOP = object()  # the call never returned: a timeout
+_STATUS = {id(CRASH): "error:ValueError", id(LOOP): "timeout"}

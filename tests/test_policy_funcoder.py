@@ -3,7 +3,7 @@ consensus picks the hand-computed winner at each node; depth and call budgets ho
 
 from __future__ import annotations
 
-from policy_steps import CRASH, Steps, by_program, code, outputs_by_program
+from policy_steps import CRASH, LOOP, Steps, by_program, code, outputs_by_program
 from tasks.policies.engine import PLANNER, Execute, Generate, Verify
 from tasks.policies.funcoder import FunCoder
 from tasks.records import PolicySpec
@@ -177,3 +177,44 @@ def test_functions_the_prompt_implements_are_kept_and_never_become_nodes():
     submit = steps.run(policy(n=1, conquer_calls=1), problem=problem)
     assert steps.kinds() == ["divide", "conquer"] and submit.nodes == 1
     assert "return 2 * x" in submit.program and "NotImplementedError" not in submit.program
+
+
+def test_consensus_stops_a_looping_candidate_and_unit_tests_only_candidates_that_can_win():
+    # Three candidates on three inputs; F2 loops on input 0 (so inputs 1 and 2 are not run).
+    #   F0, F1 agree on 2, 3, 4: +1 each per input = 3 each (at most +1 more per input from
+    #   F2's unknown outputs). F2: -100, at most +2 on each unknown input -> at most -96.
+    steps = Steps(
+        answers={
+            "divide": [(code("return x + 1  # FD"),)],
+            "conquer": [(code("return x + 1  # F0"), code("return x + 1  # F1"), code("while True: pass  # F2"))],
+            "write_tests": [("```python\nassert f(0) == 1\nf(1)\nf(2)\nf(3)\n```",)],
+        },
+        execute=outputs_by_program({"# FD": (2, 3, 4), "# F0": (2, 3, 4), "# F1": (2, 3, 4), "# F2": (LOOP, 9, 9)}),
+        verify=by_program({"# FD": ("passed",), "# F0": ("passed",), "# F1": ("passed",)}),
+    )
+    submit = steps.run(policy(n=3, min_samples=1))
+    [execute] = steps.of(Execute)  # no second run of F2's inputs 1 and 2
+    assert execute.stop_at_timeout and len(execute.programs) == 4
+    [unit] = steps.of(Verify)  # F2 (candidate 3, the divide output is 0) is never unit-tested
+    assert unit.sample_indices == (0, 1, 2) and not any("# F2" in p for p in unit.programs)
+    assert "# F2" not in submit.program and submit.selected_tests_passed == 1
+
+
+def test_a_looping_candidate_that_could_break_a_tie_runs_its_remaining_inputs():
+    # F0 and F1 differ on input 1 only; F2 loops on input 0, and its output on input 1 would
+    # agree with one of them: the tie is open until F2's input 1 runs. It returns 5, as F1.
+    steps = Steps(
+        answers={
+            "divide": [("no code",)] * 3,
+            "conquer": [(code("return x  # F0"), code("return x + 1  # F1"), code("return 0  # F2"))],
+            "write_tests": [("```python\nf(0)\nf(4)\n```",)],
+        },
+        execute=outputs_by_program({"# F0": (0, 4), "# F1": (0, 5), "# F2": (LOOP, 5)}),
+    )
+    # The written tests are calls only: no unit tests at all.
+    submit = steps.run(policy(n=3, min_samples=1))
+    first, resumed = steps.of(Execute)
+    assert first.stop_at_timeout and resumed.stop_at_timeout
+    assert resumed.sample_indices == (2,) and resumed.tests.inputs == ((4,),)
+    # F0 1 + 0, F1 1 + 1 (F2 agrees on 5), F2 -100 + 1: F1 wins.
+    assert "# F1" in submit.program

@@ -45,3 +45,31 @@ def test_sandbox_failures_are_never_cached(tmp_path):
     verifier(GOOD, TESTS, None)
     verifier(GOOD, TESTS, None)
     assert len(calls) == 2 and verifier.hits == 0 and VerdictCache(tmp_path).entries() == 0
+
+
+OUTPUTS = (
+    "def f(x):\n"
+    "    if x == 9:\n"
+    "        while True:\n"
+    "            pass\n"
+    "    return [x, (x, 'a'), {x, -x}, {'k': b'\\x00'}, float('nan'), 2 ** 80, 1j * x, None]\n"
+)
+
+
+def test_call_outputs_are_cached_with_their_types_and_a_timeout_stop(tmp_path):
+    from sandbox.types import CallTests
+
+    tests = CallTests("f", ((1,), (9,), (2,)))
+    limits = Limits(timeout_s=0.5)
+    verifier = CachedVerifier(VerdictCache(tmp_path))
+    statuses, values = verifier.run_calls(OUTPUTS, tests, limits=limits, stop_at_timeout=True)
+    assert statuses == ("passed", "timeout", "no_result") and values[1:] == (None, None)
+    fresh = CachedVerifier(VerdictCache(tmp_path))  # another process: nothing runs
+    again_statuses, again_values = fresh.run_calls(OUTPUTS, tests, limits=limits, stop_at_timeout=True)
+    assert (fresh.executions, fresh.hits) == (0, 1) and again_statuses == statuses
+    got, want = again_values[0], values[0]
+    assert [type(v) for v in got] == [type(v) for v in want]
+    assert got[:4] == want[:4] and got[5:] == want[5:] and got[4] != got[4]  # NaN stays NaN
+    # Whether the run stops at a timeout is part of the key: the full run is its own entry.
+    full, _ = fresh.run_calls(OUTPUTS, tests, limits=limits)
+    assert full == ("passed", "timeout", "passed") and fresh.executions == 1

@@ -87,10 +87,10 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def default_executor(program: str, tests: CallTests):
+def default_executor(program: str, tests: CallTests, stop_at_timeout: bool = False):
     from tasks.verification import run_calls
 
-    return run_calls(program, tests)
+    return run_calls(program, tests, stop_at_timeout=stop_at_timeout)
 
 
 class _Performer:
@@ -177,7 +177,8 @@ class _Performer:
                 self.verdict_memo[key_of[program]] = verdict
         verdicts = [self.verdict_memo.get(key_of[p]) or fresh[missing.index(p)] for p in action.programs]
         self.sandbox_runs += len(missing)
-        for index, (program, verdict) in enumerate(zip(action.programs, verdicts)):
+        indices = action.sample_indices or range(len(action.programs))
+        for index, program, verdict in zip(indices, action.programs, verdicts):
             self.verifications.append(
                 VerificationEvent(
                     step=self.step, phase="verify", test_source=action.test_source,
@@ -187,22 +188,34 @@ class _Performer:
             )
         return Verified(tuple(verdicts))
 
-    def _execute_or_harness_error(self, program: str, tests: CallTests) -> CandidateOutputs:
+    def _execute_or_harness_error(
+        self, program: str, tests: CallTests, stop_at_timeout: bool
+    ) -> tuple[CandidateOutputs, float]:
+        started = time.perf_counter()
         try:
-            statuses, values = self.executor(program, tests)
+            if stop_at_timeout:
+                statuses, values = self.executor(program, tests, stop_at_timeout=True)
+            else:
+                statuses, values = self.executor(program, tests)
         except Exception:  # the harness failed: every input counts as failed, never as agreement
-            return CandidateOutputs(tuple(HARNESS_ERROR for _ in tests.inputs), (None,) * len(tests.inputs))
-        return CandidateOutputs(tuple(statuses), tuple(values))
+            statuses, values = tuple(HARNESS_ERROR for _ in tests.inputs), (None,) * len(tests.inputs)
+        return CandidateOutputs(tuple(statuses), tuple(values)), (time.perf_counter() - started) * 1000
 
     async def execute(self, action: Execute) -> Executed:
-        outputs = await asyncio.gather(
-            *(self._in_slot(self._execute_or_harness_error, p, action.tests) for p in action.programs)
+        runs = await asyncio.gather(
+            *(
+                self._in_slot(self._execute_or_harness_error, p, action.tests, action.stop_at_timeout)
+                for p in action.programs
+            )
         )
-        for index, (program, output) in enumerate(zip(action.programs, outputs)):
+        outputs = [output for output, _ in runs]
+        self.sandbox_runs += len(runs)
+        indices = action.sample_indices or range(len(action.programs))
+        for index, program, (output, duration_ms) in zip(indices, action.programs, runs):
             passed = sum(status == "passed" for status in output.statuses)
             failed = next((s for s in output.statuses if s != "passed"), "passed")
             verdict = Verdict(passed == len(output.statuses), failed, len(output.statuses), passed,
-                              test_statuses=output.statuses)  # fmt: skip
+                              duration_ms=duration_ms, test_statuses=output.statuses)  # fmt: skip
             self.verifications.append(
                 VerificationEvent(
                     step=self.step, phase="execute", test_source="generated", verdict=verdict,

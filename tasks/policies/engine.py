@@ -82,15 +82,22 @@ class Verify:
     test_source: str
     node: NodeRef = ROOT
     time_limits_s: tuple[float, ...] | None = None
+    # The candidate number of each program in the records (default 0..len-1): a policy that
+    # verifies some of its candidates keeps their numbers.
+    sample_indices: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Execute:
-    """Run each program on ``tests.inputs`` and return what each call produced."""
+    """Run each program on ``tests.inputs`` and return what each call produced.
+    ``stop_at_timeout``: a program's inputs after its first timed-out one are not run
+    (``no_result``)."""
 
     programs: tuple[str, ...]
     tests: CallTests
     node: NodeRef = ROOT
+    stop_at_timeout: bool = False
+    sample_indices: tuple[int, ...] | None = None  # as Verify's
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ root function, then every helper it introduces), depth first:
 5. consensus — every candidate, composed with the children's code, runs on the inputs; the
    candidate agreeing most with the others wins (``selection.functional_consensus``: +agreeing
    outputs−1 per input, −100 per crash, −10,000 on any failed unit test; seeded random tie-break).
+   Evaluated lazily, with the same winner (``consensus_decision``): a candidate's inputs stop at
+   its first timeout and its unit tests run only if it can still win; the inputs it skipped run
+   only when they could change the winner.
 
 patflow decisions where the reference is silent or defective (docs/policies.md): a node whose
 divide never parses is conquered as a leaf (the reference drops it, leaving its caller calling
@@ -29,7 +32,10 @@ node whose conquer yields nothing usable keeps its divide output, else its stub.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
+
+from sandbox.types import PASSED, TIMEOUT
 
 from tasks.policies.candidates import (
     TEST_RETRIES,
@@ -51,6 +57,7 @@ from tasks.policies.engine import (
     Policy,
     Submit,
     Verified,
+    Verify,
 )
 from tasks.policies.params import Param
 from tasks.policies.program import (
@@ -62,9 +69,10 @@ from tasks.policies.program import (
     with_imports,
     without_functions,
 )
-from tasks.policies.selection import functional_consensus, output_key, tie_break_seed
+from tasks.policies.consensus_decision import UNKNOWN, Cell, ResumeInputs, VerifyUnits, decide
+from tasks.policies.selection import output_key, tie_break_seed
 from tasks.prompts import function_signature, read_code, render
-from tasks.records import Problem
+from tasks.records import Problem, Verdict
 
 HPARAMS = "funcoder experiments/HumanEval-all-FunCoder-g4om240718/.hparams.json"
 DIVIDE_RETRIES = 3  # HPARAMS:14 divide_retries
@@ -88,6 +96,33 @@ def _with_prompt_code(problem: Problem, program: str) -> str:
     return compose(preamble, [program])
 
 
+def _rows(observation: Executed) -> tuple[tuple[Cell, ...], ...]:
+    """Consensus cells from the first run, which stops at a candidate's first timeout: the
+    inputs after it are ``UNKNOWN`` (not run), the timed-out one a crash (``None``)."""
+    rows = []
+    for candidate in observation.outputs:
+        statuses = candidate.statuses
+        stop = statuses.index(TIMEOUT) if TIMEOUT in statuses else len(statuses)
+        known = [output_key(v) if s == PASSED else None for s, v in zip(statuses[: stop + 1], candidate.values)]
+        rows.append(tuple(known) + (UNKNOWN,) * (len(statuses) - len(known)))
+    return tuple(rows)
+
+
+def _absorb_resumed(node: FcNode, observation: Executed) -> FcNode:
+    candidate, [outputs] = node.resume_queue[0], observation.outputs
+    row = node.rows[candidate]
+    first = row.index(UNKNOWN)
+    # The resumed run stops at a timeout too: what it did not reach stays UNKNOWN.
+    [resumed] = _rows(Executed((outputs,)))
+    rows = node.rows[:candidate] + (row[:first] + resumed,) + node.rows[candidate + 1 :]
+    queue = node.resume_queue[1:]
+    return replace(node, rows=rows, resume_queue=queue, stage="resume" if queue else "decide")
+
+
+def _unit_tally(suites, verdicts: tuple[Verdict, ...]):
+    return tally(suites, [Verified((verdict,)) for verdict in verdicts], 0)
+
+
 @dataclass(frozen=True)
 class FcNode:
     node_id: str
@@ -95,7 +130,7 @@ class FcNode:
     parent_id: str | None
     depth: int
     shown: str  # the function as the divide request shows it (stub, or as a parent wrote it)
-    stage: str = "divide"  # divide | children | conquer | tests | execute | verify | done
+    stage: str = "divide"  # divide | children | conquer | tests | execute | decide | verify | resume | done
     children: tuple[str, ...] = ()
     next_child: int = 0
     divide_calls: int = 0
@@ -104,10 +139,14 @@ class FcNode:
     candidates: tuple[str, ...] = ()  # code of each candidate: the function and any extras
     test_calls: int = 0
     written: WrittenTests | None = None
-    executed: Executed | None = None
-    verified: tuple[Verified, ...] = ()
+    executed: bool = False  # the consensus inputs ran (or there were none to run)
+    rows: tuple[tuple[Cell, ...], ...] = ()  # per candidate, per input: output key, None, UNKNOWN
+    resume_queue: tuple[int, ...] = ()  # candidates whose inputs after a timeout are still to run
+    unit: tuple[tuple[Verdict, ...] | None, ...] = ()  # per candidate: a verdict per unit suite
+    unit_pending: tuple[int, ...] = ()  # the candidates whose unit tests are running
+    unit_partial: tuple[tuple[Verdict, ...], ...] = ()  # their verdicts so far, per suite
     accepted: str | None = None
-    scores: tuple[float, ...] = ()
+    scores: tuple[float | None, ...] = ()
 
     @property
     def ref(self) -> NodeRef:
@@ -193,8 +232,12 @@ class FunCoder(Policy):
             return self._ask_tests(state, node)
         if node.stage == "execute":
             return self._execute(state, node)
+        if node.stage == "decide":
+            return state.with_node(self._decide(state, node)), None
         if node.stage == "verify":
-            return self._verify(state, node)
+            return state, self._verify_pending(state, node)
+        if node.stage == "resume":
+            return state, self._resume(state, node)
         return replace(state, stack=state.stack[:-1]), None  # done: back to the parent
 
     def _absorb(self, state: FunCoderState, node: FcNode, observation) -> FunCoderState:
@@ -205,9 +248,11 @@ class FunCoder(Policy):
         if node.stage == "tests":
             return state.with_node(self._absorb_tests(state, node, observation))
         if node.stage == "execute":
-            return state.with_node(replace(node, executed=observation, stage="verify"))
+            return state.with_node(replace(node, executed=True, rows=_rows(observation), stage="decide"))
         if node.stage == "verify":
-            return state.with_node(replace(node, verified=node.verified + (observation,)))
+            return state.with_node(self._absorb_unit(state, node, observation))
+        if node.stage == "resume":
+            return state.with_node(_absorb_resumed(node, observation))
         raise ValueError(f"funcoder: observation at stage {node.stage!r}")
 
     # ----------------------------------------------------------------- divide
@@ -300,9 +345,13 @@ class FunCoder(Policy):
     def _execute(self, state: FunCoderState, node: FcNode):
         inputs = node.written.call_inputs if node.written else ()
         tests = call_tests(node.name, inputs)
+        node = replace(node, unit=(None,) * len(node.candidates))
         if tests is None:
-            return state.with_node(replace(node, stage="verify")), None
-        return state, Execute(self._programs(state, node), tests, node.ref)
+            rows = ((),) * len(node.candidates)
+            return state.with_node(replace(node, executed=False, rows=rows, stage="decide")), None
+        # Inputs after a candidate's first timeout are run only if the decision needs them.
+        action = Execute(self._programs(state, node), tests, node.ref, stop_at_timeout=True)
+        return state.with_node(node), action
 
     def _unit_suites(self, state: FunCoderState, node: FcNode):
         if node.node_id != "root":
@@ -311,25 +360,43 @@ class FunCoder(Policy):
         asserts_only = WrittenTests(written.asserts, ()) if written else None
         return suites_for(self.params["tests"], state.problem, asserts_only)
 
-    def _verify(self, state: FunCoderState, node: FcNode):
+    def _decide(self, state: FunCoderState, node: FcNode) -> FcNode:
+        """The consensus winner, or what to run first to know it (``consensus_decision``)."""
         suites = self._unit_suites(state, node)
-        if len(node.verified) < len(suites):
-            return state, suites[len(node.verified)].verify(self._programs(state, node), node.ref)
-        return state.with_node(self._select(state, node, suites)), None
-
-    def _select(self, state: FunCoderState, node: FcNode, suites) -> FcNode:
-        count = len(node.candidates)
-        outputs = [[] for _ in range(count)]
-        if node.executed is not None:
-            for i, candidate in enumerate(node.executed.outputs[:count]):
-                outputs[i] = [
-                    output_key(value) if status == "passed" else None
-                    for status, value in zip(candidate.statuses, candidate.values)
-                ]
-        failed = [not tally(suites, node.verified, i).all_passed if suites else False for i in range(count)]
+        if suites:
+            unit_failed = [None if v is None else not _unit_tally(suites, v).all_passed for v in node.unit]
+        else:
+            unit_failed = [False] * len(node.candidates)
         seed = tie_break_seed(state.problem.task_id, state.seed, node.node_id)
-        selection = functional_consensus(outputs, failed, seed)
-        return replace(node, accepted=node.candidates[selection.index], scores=selection.scores, stage="done")
+        decision = decide(node.rows, unit_failed, seed)
+        if isinstance(decision, VerifyUnits):
+            return replace(node, unit_pending=decision.candidates, unit_partial=(), stage="verify")
+        if isinstance(decision, ResumeInputs):
+            return replace(node, resume_queue=decision.candidates, stage="resume")
+        scores = tuple(None if math.isnan(score) else score for score in decision.selection.scores)
+        return replace(node, accepted=node.candidates[decision.selection.index], scores=scores, stage="done")
+
+    def _verify_pending(self, state: FunCoderState, node: FcNode) -> Verify:
+        suite = self._unit_suites(state, node)[len(node.unit_partial)]
+        programs = self._programs(state, node)
+        action = suite.verify([programs[i] for i in node.unit_pending], node.ref)
+        return replace(action, sample_indices=node.unit_pending)
+
+    def _absorb_unit(self, state: FunCoderState, node: FcNode, observation: Verified) -> FcNode:
+        partial = node.unit_partial + (observation.verdicts,)
+        if len(partial) < len(self._unit_suites(state, node)):
+            return replace(node, unit_partial=partial)
+        unit = list(node.unit)
+        for position, candidate in enumerate(node.unit_pending):
+            unit[candidate] = tuple(verdicts[position] for verdicts in partial)
+        return replace(node, unit=tuple(unit), unit_pending=(), unit_partial=(), stage="decide")
+
+    def _resume(self, state: FunCoderState, node: FcNode) -> Execute:
+        candidate = node.resume_queue[0]
+        first = node.rows[candidate].index(UNKNOWN)
+        tests = call_tests(node.name, node.written.call_inputs[first:])
+        program = self._programs(state, node)[candidate]
+        return Execute((program,), tests, node.ref, stop_at_timeout=True, sample_indices=(candidate,))
 
     # ----------------------------------------------------------------- program text
     def _signature(self, state: FunCoderState, node: FcNode):
@@ -371,12 +438,14 @@ class FunCoder(Policy):
         below = self._descendant_code(state, root)
         own = root.accepted or ""
         program = compose(own, [below], keep=(root.name,)) if below and own else own
-        suites = self._unit_suites(state, root) if root.verified else ()
-        winner = root.candidates.index(root.accepted) if root.accepted in root.candidates else 0
-        result = tally(suites, root.verified, winner) if suites else None
+        winner = root.candidates.index(root.accepted) if root.accepted in root.candidates else None
+        tested = any(v is not None for v in root.unit)
+        suites = self._unit_suites(state, root) if tested else ()
+        verdicts = root.unit[winner] if suites and winner is not None else None
+        result = _unit_tally(suites, verdicts) if verdicts else None
         return Submit(
             program=_with_prompt_code(state.problem, program) if program else None,
-            accepted_unverified=not root.verified and not root.executed,
+            accepted_unverified=not tested and not root.executed,
             selected_on=selected_on(suites),
             selected_tests_total=result.total if result else 0,
             selected_tests_passed=result.passed if result else 0,

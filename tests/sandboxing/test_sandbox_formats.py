@@ -136,6 +136,18 @@ def test_call_outputs_mode_resumes_after_a_timeout():
     assert result.status == "timeout"
 
 
+def test_call_outputs_mode_can_stop_at_a_timeout_instead():
+    program = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
+    tests = CallTests("f", ((0,), (1,), (2,), (3,)))
+    result = execute(ExecutionRequest(program, tests, Limits(timeout_s=0.3), resume_after_timeout=False))
+    assert [t.status for t in result.tests] == ["passed", "timeout", "no_result", "no_result"]
+    assert result.outputs == (0, None, None, None)
+    # A crash is not a timeout: the run resumes after it.
+    crashing = "def f(x):\n    if x == 1:\n        raise SystemExit(3)\n    return x\n"
+    result = execute(ExecutionRequest(crashing, tests, Limits(timeout_s=1.0), resume_after_timeout=False))
+    assert [t.status for t in result.tests][2:] == ["passed", "passed"]
+
+
 def test_comparison_mode_stops_after_a_timeout():
     program = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
     result = run(program, CallTests("f", ((0,), (1,), (2,)), expected=(0, 1, 2)), time_limits_s=(1.0, 0.3, 1.0))
