@@ -12,10 +12,11 @@ endless-loop weight to 0 in every process (isolates orchestration from timeouts)
 keeps the simulator's own weights (shows what timeouts cost).
 
 Reports: items/s, sandbox executions/s in the sweep, the sandbox's own executions/s on the same
-programs outside the sweep (the final programs re-verified on their public tests, as many at a
-time as the sweep ran), the share of worker time outside policy work (Prefect + Dask + storage),
+work outside the sweep (a uniform sample of the sweep's own sandbox runs — program, tests,
+limits — replayed after it, as many at a time as the sweep ran them), the share of worker time outside policy work (Prefect + Dask + storage),
 peak RSS of the flow process and of every worker, files in the store before and after
-compaction, and a compare_policies query's time on the compacted store.
+compaction, and the policy_comparison query's time on the compacted store. The config is one
+file with both benchmarks, as a user writes it (``_config_yaml``; printed in the report).
 
 Run: .venv/bin/python benchmarks/sweep_bench.py --items 2000 --workers 2 [--no-loops] [--json out.json]
 """
@@ -51,18 +52,95 @@ def _no_loops() -> None:
 def _worker_report() -> dict:
     from tasks.sweep import PROCESS_TIMINGS
 
-    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **PROCESS_TIMINGS}
+    import tasks.verification as verification
+
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **PROCESS_TIMINGS,
+            "sample": list(getattr(verification.verify, "sample", []))}
 
 
-def _plan(items: int) -> list[tuple[str, int, int]]:
-    """(benchmark, problem limit, seeds) so humaneval + mbpp hold ``items`` work items (2 policies)."""
-    half = items // 2
+def _sample_executions(size: int = 200) -> None:
+    """In each worker: keep a uniform sample of the (program, tests, limits) the sweep ran."""
+    import random
+
+    import tasks.verification as verification
+
+    run = verification.verify
+    rng = random.Random(7)
+    seen = [0]
+    sample: list = []  # kept on the worker's module (this function's globals are a copy)
+
+    def sampled(program, tests, time_limits_s=None, *, limits=None, imports="none"):
+        seen[0] += 1
+        job = (program, tests, time_limits_s, limits, imports)
+        if len(sample) < size:
+            sample.append(job)
+        elif rng.random() < size / seen[0]:
+            sample[rng.randrange(size)] = job
+        return run(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
+
+    sampled.sample = sample
+    verification.verify = sampled
+
+
+def _time_split(workers: dict, start: float, end: float) -> dict:
+    """Each worker's sweep wall time by what it was doing: before its first chunk (flow start-up,
+    planning, the worker's imports), in chunks (policy work and writes), between chunks
+    (orchestration: Prefect task and Dask hand-off), after its last chunk (waiting for the
+    other worker: the tail)."""
+    split = {}
+    for address, report in workers.items():
+        spans = sorted(report["spans"])
+        if not spans:
+            split[address] = {"idle_s": end - start}
+            continue
+        between = sum(b[0] - a[1] for a, b in zip(spans, spans[1:]))
+        rss = [round(span[2]) for span in spans]
+        split[address] = {
+            "chunks": len(spans),
+            "before_first_chunk_s": round(spans[0][0] - start, 2),
+            "in_chunks_s": round(sum(span[1] - span[0] for span in spans), 2),
+            "between_chunks_s": round(between, 2),
+            "after_last_chunk_s": round(end - spans[-1][1], 2),
+            # resident MB after each chunk: first, quartiles, last (growth vs a plateau)
+            "rss_after_chunks_mb": [rss[0], rss[len(rss) // 4], rss[len(rss) // 2], rss[3 * len(rss) // 4], rss[-1]],
+        }
+    return split
+
+
+AVAILABLE = (("humaneval", 164), ("mbpp", 500))
+
+
+def _plan(items: int) -> tuple[int, list[tuple[str, int]]]:
+    """(seeds, [(benchmark, problem limit)]): humaneval + mbpp in one config holding ``items``
+    work items over 2 policies. Seeds apply to the whole sweep: the fewest seeds that fit,
+    every HumanEval problem, then MBPP problems to make up the count (2,000 items: 2 seeds,
+    164 + 336 problems; 20,000: 16 seeds, 164 + 461)."""
+    seeds = max(1, -(-items // (2 * sum(n for _, n in AVAILABLE))))
+    problems = max(1, items // (2 * seeds))
     plan = []
-    for name, available in (("humaneval", 164), ("mbpp", 500)):
-        seeds = max(1, -(-half // (2 * available)))
-        limit = min(available, max(1, half // (2 * seeds)))
-        plan.append((name, limit, seeds))
-    return plan
+    for name, available in AVAILABLE:
+        take = min(available, problems)
+        if take:
+            plan.append((name, take))
+        problems -= take
+    return seeds, plan
+
+
+def _config_yaml(items: int, store: Path, cache: Path, chunk_size: int | None) -> str:
+    """The sweep as a user writes it: one config, both benchmarks."""
+    seeds, plan = _plan(items)
+    lines = ["benchmarks:"] + [f"  - {{name: {name}, limit: {limit}}}" for name, limit in plan]
+    lines += [
+        "configurations:",
+        "  - {name: sim, generator: sim/small, planner: sim/large}",
+        "policies: [standard, pat]",
+        f"seeds: {seeds}",
+        f"store: {store}",
+        f"cache_dir: {cache}",
+    ]
+    if chunk_size:
+        lines += ["concurrency:", f"  chunk_size: {chunk_size}"]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -78,85 +156,66 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from flows.cluster import shared_prefect_api
-    from flows.sweep import make_task_runner, sweep
-    from tasks.benchmarks import load_benchmark
-    from tasks.policies import parse_policy_spec
-    from tasks.records import ModelConfig, RunConfig
+    from flows.sweep import claim_run, make_task_runner, sweep
     from tasks.storage import connect, run_query
     from tasks.storage.compact import compact_run
+    from tasks.sweep_config import parse_yaml, resolve_document
 
     if args.no_loops:
         _no_loops()
     root = args.store or Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     store, cache = root / "runs", root / "cache"
-    chunk_size = args.chunk_size or max(16, min(256, args.items // (8 * args.workers)))
+    text = _config_yaml(args.items, store, cache, args.chunk_size or None)
     verify_concurrency = max(2, 2 * (os.cpu_count() or 1) // args.workers)
     t0 = time.perf_counter()
-    report: dict = {"items_requested": args.items, "workers": args.workers, "chunk_size": chunk_size,
-                    "no_loops": args.no_loops, "store": str(store), "runs": []}  # fmt: skip
+    report: dict = {"items_requested": args.items, "workers": args.workers, "config": text,
+                    "no_loops": args.no_loops, "store": str(store)}  # fmt: skip
     with shared_prefect_api():
         report["startup_prefect_api_s"] = time.perf_counter() - t0
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
             if args.no_loops:
                 client.run(_no_loops)
+            client.run(_sample_executions)
             report["startup_cluster_s"] = time.perf_counter() - t0
-            totals = {"items": 0, "executions": 0, "cached": 0, "elapsed_s": 0.0}
-            for name, limit, seeds in _plan(args.items):
-                load_started = time.perf_counter()
-                load_benchmark(name)
-                config = RunConfig(
-                    run_id=f"bench-{name}", benchmark=name,
-                    policies=(parse_policy_spec("standard"), parse_policy_spec("pat")),
-                    generator=ModelConfig("sim/small"), planner=ModelConfig("sim/large"),
-                    seeds=seeds, limit=limit, store=str(store), chunk_size=chunk_size,
-                    extra={"cache_dir": str(cache)},
-                )  # fmt: skip
-                load_s = time.perf_counter() - load_started
-                started = time.perf_counter()
-                summary = sweep.with_options(task_runner=make_task_runner(cluster.scheduler_address))(
-                    config, verify_concurrency=verify_concurrency
-                )
-                wall = time.perf_counter() - started
-                report["runs"].append({"benchmark": name, "limit": limit, "seeds": seeds,
-                                       "items": summary.work_items_run, "wall_s": wall,
-                                       "benchmark_load_s": load_s,
-                                       "sandbox_executions": summary.sandbox_executions,
-                                       "verdicts_cached": summary.verdicts_cached,
-                                       "passed": summary.passed})  # fmt: skip
-                totals["items"] += summary.work_items_run
-                totals["executions"] += summary.sandbox_executions
-                totals["cached"] += summary.verdicts_cached
-                totals["elapsed_s"] += wall
+            load_started = time.perf_counter()
+            config = resolve_document(parse_yaml(text, "sweep_bench"), "sweep_bench")
+            report["config_and_benchmark_load_s"] = time.perf_counter() - load_started
+            claim_run(config)
+            started, started_epoch = time.perf_counter(), time.time()
+            summary = sweep.with_options(task_runner=make_task_runner(cluster.scheduler_address))(
+                config, verify_concurrency=verify_concurrency
+            )
+            elapsed, ended_epoch = time.perf_counter() - started, time.time()
             workers = client.run(_worker_report)
+    report["worker_time_split_s"] = _time_split(workers, started_epoch, ended_epoch)
+    # The flow's peak through the sweep, before compaction, the query and the replay below.
+    report["flow_peak_rss_mb_sweep"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report["total_wall_s"] = time.perf_counter() - t0
     files_before = len(list(store.rglob("*.parquet")))
     compact_started = time.perf_counter()
-    for name, _, _ in _plan(args.items):
-        compact_run(store, f"bench-{name}")
+    compact_run(str(store), config.run_id)
     report["compact_s"] = time.perf_counter() - compact_started
     report["files_before_compaction"] = files_before
     report["files_after_compaction"] = len(list(store.rglob("*.parquet")))
     query_started = time.perf_counter()
-    con = connect(store)
+    con = connect(str(store))
     run_query(con, "policy_comparison", {})
-    report["compare_policies_query_s"] = time.perf_counter() - query_started
+    report["policy_comparison_query_s"] = time.perf_counter() - query_started
+    con.close()
 
-    # The sandbox's own rate on the same programs: final programs on their public tests.
+    # The sandbox's own rate on the sweep's own workload: a uniform sample of the runs it made,
+    # replayed outside the sweep at the same concurrency (every worker's slots at once).
     from tasks.verification import verify
 
-    rows = con.sql("SELECT dataset_name, task_id, final_program FROM outcomes WHERE final_program IS NOT NULL"
-                   " USING SAMPLE 400 ROWS (reservoir, 7)").fetchall()  # fmt: skip
-    con.close()
-    problems = {}
-    for name, _, _ in _plan(args.items):
-        for problem in load_benchmark(name).problems:
-            problems[(name, problem.task_id)] = problem
-    jobs = [(program, problems[(d, t)]) for d, t, program in rows if (d, t) in problems]
+    jobs = [job for w in workers.values() for job in w["sample"]]
     own_started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=verify_concurrency * args.workers) as pool:
-        list(pool.map(lambda job: verify(job[0], job[1].public_tests, time_limits_s=job[1].public_time_limits_s), jobs))
+        list(pool.map(lambda j: verify(j[0], j[1], time_limits_s=j[2], limits=j[3], imports=j[4]), jobs))
     own_s = time.perf_counter() - own_started
+    totals = {"items": summary.work_items_run, "executions": summary.sandbox_executions, "elapsed_s": elapsed}
+    report.update(sweep_wall_s=elapsed, passed=summary.passed, verdicts_cached=summary.verdicts_cached,
+                  sandbox_executions=summary.sandbox_executions, chunks_failed=summary.chunks_failed)  # fmt: skip
 
     worker_time = sum(w["policy_s"] + w["write_s"] for w in workers.values())
     policy_time = sum(w["policy_s"] for w in workers.values())
@@ -166,11 +225,12 @@ def main() -> None:
         items_per_s=totals["items"] / totals["elapsed_s"],
         sweep_executions_per_s=totals["executions"] / totals["elapsed_s"],
         sandbox_own_executions_per_s=len(jobs) / own_s if own_s else None,
-        sandbox_own_programs=len(jobs),
+        sandbox_own_replayed=len(jobs),
+        sweep_over_own_rate=(totals["executions"] / totals["elapsed_s"]) / (len(jobs) / own_s) if own_s and jobs else None,
         share_outside_policy_work=1 - policy_time / wall_worker_s,
         share_storage_writes=sum(w["write_s"] for w in workers.values()) / wall_worker_s,
         worker_busy_share=worker_time / wall_worker_s,
-        flow_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        flow_peak_rss_mb_overall=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         workers_peak_rss_mb=sorted(round(w["peak_rss_mb"]) for w in workers.values()),
     )
     text = json.dumps(report, indent=2, default=str)

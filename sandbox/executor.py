@@ -121,7 +121,7 @@ def _candidate_job(request: ExecutionRequest, names: tuple[str, ...], setup_code
 _BUILTIN_NAMES = frozenset(dir(__import__("builtins")))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _names_used(sources: tuple[str, ...], entry_point: str) -> tuple[str, ...]:
     """Names the test code reads that the program may define: asked of the candidate.
 
@@ -151,13 +151,16 @@ def _pickled_inputs(tests: CallTests) -> tuple[bytes, ...]:
     )
 
 
+# The caches of test code below (compiled, planned, names read) serve the samples and seeds of
+# the items in flight, which share their tests; 1,024 entries each hold that working set, and a
+# 20,000-item sweep's workers stop growing once they fill (BENCHMARKS.md, "Sweeps at scale").
 # CPython 3.11's parser is not safe to enter from several threads at once: concurrent
 # ast.parse calls fail with "SystemError: AST constructor recursion depth mismatch"
 # (seen here in a sweep; fixed upstream in later releases). execute() runs in many threads.
 _COMPILE_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)
 def _precompiled(source: str, filename: str) -> bytes | tuple[str, str]:
     """Test code is trusted: rewrite and compile it once here, ship the marshalled code."""
     with _COMPILE_LOCK:
@@ -178,13 +181,13 @@ def _asserts_plan(sources: tuple[str, ...], entry_point: str) -> dict | None:
     return _planned_asserts(sources, entry_point) if BATCH_CALLS else None
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _planned_check(source: str) -> dict | None:
     with _COMPILE_LOCK:
         return _child.plan_check(source)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _planned_asserts(sources: tuple[str, ...], entry_point: str) -> dict | None:
     with _COMPILE_LOCK:
         return _child.plan_asserts(sources, entry_point)

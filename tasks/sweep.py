@@ -126,16 +126,24 @@ def chunk_work_items(
     store: str,
     problems: Sequence[Problem],
     items: Sequence[WorkItem],
-    chunk_size: int,
+    chunk_size: int | Sequence[int],
     **chunk_options,
 ) -> list[ChunkSpec]:
-    """Consecutive runs of ``chunk_size`` items of ONE benchmark (task ids may repeat across
-    benchmarks, so a chunk's problems are looked up by task id within one benchmark)."""
+    """Consecutive runs of items of ONE benchmark (task ids may repeat across benchmarks, so a
+    chunk's problems are looked up by task id within one benchmark): ``chunk_size`` items each,
+    or the sizes listed (``guided_sizes``), in order."""
     by_id = {problem.task_id: problem for problem in problems}
     prefix = chunk_options.pop("name", "chunk")
-    chunks = []
-    for start in range(0, len(items), chunk_size):
-        chunk_items = tuple(items[start : start + chunk_size])
+    if isinstance(chunk_size, int):
+        sizes = [chunk_size] * -(-len(items) // chunk_size)
+    else:
+        sizes = list(chunk_size)
+        if sum(sizes) != len(items):
+            raise ValueError(f"chunk sizes add up to {sum(sizes)} for {len(items)} items")
+    chunks, start = [], 0
+    for index, size in enumerate(sizes):
+        chunk_items = tuple(items[start : start + size])
+        start += size
         needed = dict.fromkeys(item.task_id for item in chunk_items)
         chunks.append(
             ChunkSpec(
@@ -143,11 +151,30 @@ def chunk_work_items(
                 store=store,
                 problems=tuple(by_id[task_id] for task_id in needed),
                 items=chunk_items,
-                name=f"{prefix}-{start // chunk_size}",
+                name=f"{prefix}-{index}",
                 **chunk_options,
             )
         )
     return chunks
+
+
+def guided_sizes(counts: Sequence[int], size: int, cluster_threads: int, floor: int) -> list[list[int]]:
+    """Chunk sizes for consecutive groups of ``counts`` items (one group per benchmark): ``size``
+    while plenty remains, then shrinking with what remains across all groups — each chunk at
+    most 1/(2 x threads) of it, never below ``floor`` (a chunk's items in flight) — so the last
+    chunks are small and no thread idles long while another finishes a big one."""
+    remaining = sum(counts)
+    plan = []
+    for count in counts:
+        sizes, left = [], count
+        while left > 0:
+            share = -(-remaining // (2 * max(1, cluster_threads)))
+            chunk = min(left, size, max(floor, share))
+            sizes.append(chunk)
+            left -= chunk
+            remaining -= chunk
+        plan.append(sizes)
+    return plan
 
 
 # The automatic chunk size (``automatic_chunk_size``).
@@ -171,7 +198,8 @@ def automatic_chunk_size(pending_items: int, cluster_threads: int, item_concurre
 
     E.g. 20,000 items on 2 threads: 256 per chunk, 79 chunks (~8 s of orchestration, not the
     2 minutes of 1,250 chunks of 16); 164 items on 2 threads: 32 per chunk, 6 chunks; 40 items
-    on 2 threads: 20 per chunk. Chunking never changes results: ``RunConfig.config_sha256``
+    on 2 threads: 20 per chunk. This is the size while plenty remains: ``plan_chunks`` shrinks
+    the last chunks (``guided_sizes``). Chunking never changes results: ``RunConfig.config_sha256``
     leaves ``chunk_size`` out, and resume is an anti-join on work-item keys, so a resume may
     chunk its remaining items differently.
     """
@@ -203,17 +231,20 @@ def plan_chunks(
         benchmark = load_benchmark(selection.name, config.data_dir, public_tests=selection.public_tests)
         problems = select_problems(selection, benchmark.problems)
         pending.append((selection, benchmark, problems, plan_work_items(selection, problems, config, done)))
-    chunk_size = config.chunk_size or automatic_chunk_size(
-        sum(len(items) for *_, items in pending), cluster_threads, config.item_concurrency
-    )
+    counts = [len(items) for *_, items in pending]
+    if config.chunk_size:
+        plan = [config.chunk_size] * len(pending)
+    else:
+        size = automatic_chunk_size(sum(counts), cluster_threads, config.item_concurrency)
+        plan = guided_sizes(counts, size, cluster_threads, min(size, config.item_concurrency))
     chunks: list[ChunkSpec] = []
-    for selection, benchmark, problems, items in pending:
+    for (selection, benchmark, problems, items), sizes in zip(pending, plan):
         chunks += chunk_work_items(
             config.run_id,
             config.store,
             problems,
             items,
-            chunk_size,
+            sizes,
             settings=GenerationSettings(temperature=config.temperature, max_tokens=config.max_tokens),
             cache_dir=config.cache_dir,
             item_concurrency=config.item_concurrency,
@@ -315,7 +346,16 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of, executor
 
 
 # Where this worker process's chunk time went (read by benchmarks/sweep_bench.py).
-PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0}
+# spans: (start, end) epoch seconds and the process's resident MB at the chunk's end.
+PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0, "spans": []}
+
+
+def _resident_mb() -> float:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def share_limits(config: ModelConfig, share: int) -> ModelConfig:
@@ -378,13 +418,14 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
     executions_before, hits_before = cached_verify.executions, cached_verify.hits
-    started = time.perf_counter()
+    started, started_epoch = time.perf_counter(), time.time()
     results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of, executor))
     policy_done = time.perf_counter()
     write_chunk(chunk.store, results)
     PROCESS_TIMINGS["chunks"] += 1
     PROCESS_TIMINGS["policy_s"] += policy_done - started
     PROCESS_TIMINGS["write_s"] += time.perf_counter() - policy_done
+    PROCESS_TIMINGS["spans"].append((started_epoch, time.time(), _resident_mb()))
     # Counters are per process; a worker runs one chunk at a time (threads_per_worker=1).
     return summarize(
         results,

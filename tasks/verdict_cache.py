@@ -67,7 +67,7 @@ def sandbox_version() -> str:
     return digest.hexdigest()[:16]
 
 
-_tests_digests: IdentityCache[str] = IdentityCache(max_entries=4096)
+_tests_digests: IdentityCache[str] = IdentityCache(max_entries=1024)
 
 
 def _tests_digest(tests: TestSpec) -> str:

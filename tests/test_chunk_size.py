@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tasks.sweep import MAX_CHUNK_ITEMS, automatic_chunk_size, plan_chunks
+from tasks.sweep import MAX_CHUNK_ITEMS, automatic_chunk_size, guided_sizes, plan_chunks
 from tasks.sweep_config import load_sweep_config
 
 
@@ -72,3 +72,14 @@ def test_a_sweep_without_chunk_size_is_chunked_by_the_rule_and_an_explicit_one_w
     # The same sweep however it is chunked: one config hash, so a resume may re-chunk.
     assert explicit.config_sha256() == automatic.config_sha256()
     assert dataclasses.replace(automatic, chunk_size=256).config_sha256() == automatic.config_sha256()
+
+
+def test_the_last_chunks_shrink_so_no_thread_waits_long_for_another():
+    # 2,000 items in two benchmarks (656 + 1,344) on 2 threads at 250 per chunk: full chunks
+    # while more than 4 x 250 remain, then each chunk a quarter of what remains (floor 32).
+    plan = guided_sizes([656, 1344], 250, 2, 32)
+    assert plan == [[250, 250, 156], [250, 250, 211, 159, 119, 89, 67, 50, 38, 32, 32, 32, 15]]
+    for counts, size, threads in (([20_000], 256, 2), ([7, 5_000, 3], 64, 8), ([1], 1, 1)):
+        sizes = [s for group in guided_sizes(counts, size, threads, 32) for s in group]
+        assert sum(sizes) == sum(counts) and max(sizes) <= size
+        assert sizes[-1] <= max(32, size // 2) or len(sizes) == 1

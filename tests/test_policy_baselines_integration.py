@@ -128,3 +128,27 @@ def test_same_seed_without_cache_gives_identical_outcomes(store):
     first = rows(store, f"select {columns} from outcomes where run_id = 'he' order by all")
     second = rows(store, f"select {columns} from outcomes where run_id = 'he-again' order by all")
     assert first == second and len(first) == PROBLEMS_PER_BENCHMARK * len(POLICIES) * SEEDS
+
+
+def test_funcoder_runs_each_candidate_input_and_unit_suite_at_most_once(store):
+    # Per node and candidate: the inputs its execute rows cover add up to at most the node's
+    # inputs (a resumed run covers only what the first run skipped), and each unit-test source
+    # verifies a candidate at most once. Execute rows carry their sandbox time.
+    over = rows(store, """
+        with per_candidate as (
+            select run_id, task_id, seed, node_id, sample_index,
+                   sum(tests_total) filter (where step = first_step) as first_inputs,
+                   count(*) filter (where step <> first_step) as resumed_runs
+            from (select *, min(step) over (partition by run_id, task_id, seed, node_id) as first_step
+                  from verifications where policy = 'funcoder' and phase = 'execute')
+            group by all)
+        select * from per_candidate where resumed_runs > first_inputs""")
+    assert over == []
+    twice = rows(store, """
+        select run_id, task_id, seed, node_id, sample_index, test_source, count(*) from verifications
+        where policy = 'funcoder' and phase = 'verify' group by all having count(*) > 1""")
+    assert twice == []
+    [(executes, timed)] = rows(store, """
+        select count(*), count(*) filter (where duration_ms > 0) from verifications
+        where policy = 'funcoder' and phase = 'execute'""")
+    assert executes > 0 and timed == executes
