@@ -29,11 +29,6 @@ DEFAULTS = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     # Dask's scheduler and nannies log every worker start and stop at INFO: noise for a CLI.
     "DASK_LOGGING__DISTRIBUTED": "warning",
-    # glibc gives each thread that allocates its own malloc arena (up to 8 per core); a worker
-    # runs each chunk's sandbox calls on fresh threads, so its resident size creeps up over a
-    # long sweep. Read at process start: it applies to the workers and sandboxes this process
-    # starts (BENCHMARKS.md, "Sweeps at scale", measures it).
-    "MALLOC_ARENA_MAX": "2",
 }
 
 # The test suite runs offline: a missing data file is a skip with its reason, never a download.

@@ -152,8 +152,7 @@ def _pickled_inputs(tests: CallTests) -> tuple[bytes, ...]:
 
 
 # The caches of test code below (compiled, planned, names read) serve the samples and seeds of
-# the items in flight, which share their tests; 1,024 entries each hold that working set, and a
-# 20,000-item sweep's workers stop growing once they fill (BENCHMARKS.md, "Sweeps at scale").
+# the items in flight, which share their tests; 1,024 entries each hold that working set.
 # CPython 3.11's parser is not safe to enter from several threads at once: concurrent
 # ast.parse calls fail with "SystemError: AST constructor recursion depth mismatch"
 # (seen here in a sweep; fixed upstream in later releases). execute() runs in many threads.
