@@ -18,8 +18,8 @@ Guarantees:
 - Call outputs (``run_calls``: FunCoder's consensus inputs) are remembered the same way, under
   a key that adds ``calls`` and whether the run stops at a timeout; their values are stored in
   the sandbox's own tagged encoding and read back with ``sandbox.codec.decode`` (nothing is
-  unpickled). A run with a ``crashed`` input, or a ``no_result`` that no timeout explains, is
-  not stored; nor is a value the encoding cannot hold.
+  unpickled). A run with a ``crashed``, ``no_result`` or ``timeout`` input is not stored (call
+  runs' timeouts are not re-checked against load); nor is a value the encoding cannot hold.
 - One SQLite file (``verdicts.sqlite3``) in WAL mode in the response cache's directory: several
   Dask worker processes share it; each thread of each process opens its own connection.
 """
@@ -182,10 +182,8 @@ class _NotStorable(Exception):
 
 
 def _storable_calls(statuses: tuple[str, ...]) -> bool:
-    if CRASHED in statuses:
-        return False
-    first_unrun = next((i for i, status in enumerate(statuses) if status == NO_RESULT), None)
-    return first_unrun is None or TIMEOUT in statuses[:first_unrun]
+    # A call run's timeout is not re-checked against load (``run_calls``): never kept.
+    return not ({CRASHED, NO_RESULT, TIMEOUT} & set(statuses))
 
 
 class CachedVerifier:
