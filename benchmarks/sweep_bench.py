@@ -85,7 +85,7 @@ def _sample_executions(size: int = 200) -> None:
 
 
 def _replay_share(jobs: list, threads: int) -> int:
-    """One replay process: its share of the sampled runs, ``threads`` at a time (as one worker)."""
+    """Replay sampled sandbox runs, ``threads`` at a time (in a process of its own: as one worker)."""
     from tasks.verification import verify
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -217,20 +217,16 @@ def main() -> None:
 
     # The sandbox's own rate on the sweep's own workload: a uniform sample of the runs it made,
     # replayed outside the sweep at the same concurrency (every worker's slots at once).
-    from tasks.verification import verify
-
     jobs = [job for w in workers.values() for job in w["sample"]]
-    with ThreadPoolExecutor(max_workers=verify_concurrency * args.workers) as pool:
-        # Pass 1 pays what the sweep mostly does not: every test suite is new to this process
-        # (the sandbox compiles and plans test code once per suite; in the sweep the samples and
-        # seeds of an item share theirs). Pass 2 runs the same programs again with those caches
-        # warm (nothing else is cached: every program executes): the sandbox's own rate.
-        cold_started = time.perf_counter()
-        list(pool.map(lambda j: verify(j[0], j[1], time_limits_s=j[2], limits=j[3], imports=j[4]), jobs))
-        report["sandbox_own_executions_per_s_cold"] = len(jobs) / (time.perf_counter() - cold_started)
-        own_started = time.perf_counter()
-        list(pool.map(lambda j: verify(j[0], j[1], time_limits_s=j[2], limits=j[3], imports=j[4]), jobs))
-        own_s = time.perf_counter() - own_started
+    # Pass 1 with every test suite new to this process (the sandbox compiles and plans test code
+    # once per suite; in the sweep an item's samples and seeds share theirs); pass 2 runs the
+    # same programs again with those caches warm (every program still executes).
+    cold_started = time.perf_counter()
+    _replay_share(jobs, verify_concurrency * args.workers)
+    report["sandbox_own_executions_per_s_cold"] = len(jobs) / (time.perf_counter() - cold_started)
+    own_started = time.perf_counter()
+    _replay_share(jobs, verify_concurrency * args.workers)
+    own_s = time.perf_counter() - own_started
     # The same replay laid out as the sweep runs it: one process per worker, its slots each.
     from concurrent.futures import ProcessPoolExecutor
 

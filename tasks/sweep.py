@@ -351,11 +351,9 @@ PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0, "spans": []}
 
 
 def _resident_mb() -> float:
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def share_limits(config: ModelConfig, share: int) -> ModelConfig:

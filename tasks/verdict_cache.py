@@ -110,32 +110,33 @@ class VerdictCache:
     def _connection(self) -> sqlite3.Connection:
         return self._file.connection()
 
-    def get(self, key: str) -> Verdict | None:
+    def _stored(self, key: str):
         row = self._connection().execute(
             "SELECT verdict_json FROM verdicts WHERE verdict_key = ?", (key,)
         ).fetchone()
-        if not row:
+        return json.loads(row[0]) if row else None
+
+    def _store(self, key: str, document) -> None:
+        self._connection().execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?)", (key, json.dumps(document)))
+
+    def get(self, key: str) -> Verdict | None:
+        fields = self._stored(key)
+        if fields is None:
             return None
-        fields = json.loads(row[0])
         fields["test_statuses"] = tuple(fields.get("test_statuses", ()))
         return Verdict(**fields)
 
     def put(self, key: str, verdict: Verdict) -> None:
         if verdict.status in _NOT_CACHED:
             return
-        self._connection().execute(
-            "INSERT OR IGNORE INTO verdicts VALUES (?, ?)", (key, json.dumps(asdict(verdict)))
-        )
+        self._store(key, asdict(verdict))
 
     def get_calls(self, key: str) -> tuple[tuple[str, ...], tuple] | None:
-        row = self._connection().execute(
-            "SELECT verdict_json FROM verdicts WHERE verdict_key = ?", (key,)
-        ).fetchone()
-        if not row:
+        stored = self._stored(key)
+        if stored is None:
             return None
         from sandbox.codec import MalformedOutput, decode
 
-        stored = json.loads(row[0])
         try:
             return tuple(stored["statuses"]), tuple(decode(value) for value in stored["values"])
         except (MalformedOutput, KeyError, TypeError):
@@ -148,7 +149,7 @@ class VerdictCache:
             stored = {"statuses": list(statuses), "values": [_encode(value) for value in values]}
         except _NotStorable:
             return
-        self._connection().execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?)", (key, json.dumps(stored)))
+        self._store(key, stored)
 
     def entries(self) -> int:
         if not self.path.exists():

@@ -103,7 +103,6 @@ class _Performer:
         self.calls: list[ModelCallEvent] = []
         self.verifications: list[VerificationEvent] = []
         self.verdict_memo: dict[tuple, Verdict] = {}
-        self.sandbox_runs = 0
         self.step = 0
 
     async def _in_slot(self, function, *args):
@@ -176,7 +175,6 @@ class _Performer:
             if verdict.status != HARNESS_ERROR:
                 self.verdict_memo[key_of[program]] = verdict
         verdicts = [self.verdict_memo.get(key_of[p]) or fresh[missing.index(p)] for p in action.programs]
-        self.sandbox_runs += len(missing)
         indices = action.sample_indices or range(len(action.programs))
         for index, program, verdict in zip(indices, action.programs, verdicts):
             self.verifications.append(
@@ -193,10 +191,7 @@ class _Performer:
     ) -> tuple[CandidateOutputs, float]:
         started = time.perf_counter()
         try:
-            if stop_at_timeout:
-                statuses, values = self.executor(program, tests, stop_at_timeout=True)
-            else:
-                statuses, values = self.executor(program, tests)
+            statuses, values = self.executor(program, tests, stop_at_timeout=stop_at_timeout)
         except Exception:  # the harness failed: every input counts as failed, never as agreement
             statuses, values = tuple(HARNESS_ERROR for _ in tests.inputs), (None,) * len(tests.inputs)
         return CandidateOutputs(tuple(statuses), tuple(values)), (time.perf_counter() - started) * 1000
@@ -209,7 +204,6 @@ class _Performer:
             )
         )
         outputs = [output for output, _ in runs]
-        self.sandbox_runs += len(runs)
         indices = action.sample_indices or range(len(action.programs))
         for index, program, (output, duration_ms) in zip(indices, action.programs, runs):
             passed = sum(status == "passed" for status in output.statuses)

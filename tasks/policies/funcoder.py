@@ -49,6 +49,7 @@ from tasks.policies.candidates import (
 from tasks.policies.engine import (
     GENERATOR,
     PLANNER,
+    CandidateOutputs,
     Execute,
     Executed,
     Generate,
@@ -96,25 +97,21 @@ def _with_prompt_code(problem: Problem, program: str) -> str:
     return compose(preamble, [program])
 
 
-def _rows(observation: Executed) -> tuple[tuple[Cell, ...], ...]:
-    """Consensus cells from the first run, which stops at a candidate's first timeout: the
-    inputs after it are ``UNKNOWN`` (not run), the timed-out one a crash (``None``)."""
-    rows = []
-    for candidate in observation.outputs:
-        statuses = candidate.statuses
-        stop = statuses.index(TIMEOUT) if TIMEOUT in statuses else len(statuses)
-        known = [output_key(v) if s == PASSED else None for s, v in zip(statuses[: stop + 1], candidate.values)]
-        rows.append(tuple(known) + (UNKNOWN,) * (len(statuses) - len(known)))
-    return tuple(rows)
+def _cells(outputs: CandidateOutputs) -> tuple[Cell, ...]:
+    """One candidate's consensus cells from a run that stops at its first timeout: the inputs
+    after it are ``UNKNOWN`` (not run), the timed-out one a crash (``None``)."""
+    statuses = outputs.statuses
+    stop = statuses.index(TIMEOUT) if TIMEOUT in statuses else len(statuses)
+    known = tuple(output_key(v) if s == PASSED else None for s, v in zip(statuses[: stop + 1], outputs.values))
+    return known + (UNKNOWN,) * (len(statuses) - len(known))
 
 
 def _absorb_resumed(node: FcNode, observation: Executed) -> FcNode:
+    """A stopped candidate's remaining inputs, run (stopping at a timeout again)."""
     candidate, [outputs] = node.resume_queue[0], observation.outputs
     row = node.rows[candidate]
-    first = row.index(UNKNOWN)
-    # The resumed run stops at a timeout too: what it did not reach stays UNKNOWN.
-    [resumed] = _rows(Executed((outputs,)))
-    rows = node.rows[:candidate] + (row[:first] + resumed,) + node.rows[candidate + 1 :]
+    resumed = row[: row.index(UNKNOWN)] + _cells(outputs)
+    rows = node.rows[:candidate] + (resumed,) + node.rows[candidate + 1 :]
     queue = node.resume_queue[1:]
     return replace(node, rows=rows, resume_queue=queue, stage="resume" if queue else "decide")
 
@@ -248,7 +245,8 @@ class FunCoder(Policy):
         if node.stage == "tests":
             return state.with_node(self._absorb_tests(state, node, observation))
         if node.stage == "execute":
-            return state.with_node(replace(node, executed=True, rows=_rows(observation), stage="decide"))
+            rows = tuple(_cells(outputs) for outputs in observation.outputs)
+            return state.with_node(replace(node, executed=True, rows=rows, stage="decide"))
         if node.stage == "verify":
             return state.with_node(self._absorb_unit(state, node, observation))
         if node.stage == "resume":
