@@ -12,9 +12,9 @@ endless-loop weight to 0 in every process (isolates orchestration from timeouts)
 keeps the simulator's own weights (shows what timeouts cost).
 
 Reports: items/s, sandbox executions/s in the sweep, the sandbox's own executions/s on the same
-work outside the sweep (a uniform sample of the sweep's own sandbox runs — program, tests,
-limits — replayed after it, as many at a time as the sweep ran them: in this process, cold
-then warm, and in one process per worker), each worker's time split (before, in, between and
+work outside the sweep (stratified samples of the sweep's own sandbox runs — program, tests,
+limits; the runs under 1 s and the slow ones apart, each weighted by its count — replayed after
+it, as many at a time as the sweep ran them), each worker's time split (before, in, between and
 after its chunks; resident size after each chunk), the share of worker time outside policy
 work (Prefect + Dask + storage), peak RSS of the flow process (through the sweep, and overall)
 and of every worker, files in the store before and after compaction, and the policy_comparison query's time on the compacted store. The config is one
@@ -54,43 +54,83 @@ def _no_loops() -> None:
 def _worker_report() -> dict:
     from tasks.sweep import PROCESS_TIMINGS
 
-    import tasks.verification as verification
-
     return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **PROCESS_TIMINGS,
-            "sample": list(getattr(verification.verify, "sample", []))}
+            "samples": _worker_samples()}
 
 
-def _sample_executions(size: int = 200) -> None:
-    """In each worker: keep a uniform sample of the (program, tests, limits) the sweep ran."""
+SLOW_RUN_S = 1.0  # a sandbox run at least this long in the sweep is sampled apart (see below)
+
+
+def _sample_executions(fast_size: int = 300, slow_size: int = 20) -> None:
+    """In each worker: keep uniform samples of the (program, tests, limits) the sweep ran, one
+    of the runs that took under ``SLOW_RUN_S`` in the sweep and one of the rest, and count both.
+
+    Sandbox time is heavy-tailed: ~1 % of the runs (timeouts, slow programs) take 5 s or more
+    and hold a third or more of the sandbox's time, so a plain sample of a few hundred runs
+    holds anywhere from none to a dozen of them, and its replay rate varied 4x between runs
+    (11 to 58 runs/s on the same config). Two strata, each replayed on its own and weighted by
+    its count, estimate the time of replaying every run the sweep made."""
     import random
+    import time
 
     import tasks.verification as verification
 
     run = verification.verify
     rng = random.Random(7)
-    seen = [0]
-    sample: list = []  # kept on the worker's module (this function's globals are a copy)
+    strata = {"fast": ([], fast_size, [0]), "slow": ([], slow_size, [0])}
 
     def sampled(program, tests, time_limits_s=None, *, limits=None, imports="none"):
+        started = time.perf_counter()
+        verdict = run(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
+        sample, size, seen = strata["slow" if time.perf_counter() - started >= SLOW_RUN_S else "fast"]
         seen[0] += 1
         job = (program, tests, time_limits_s, limits, imports)
         if len(sample) < size:
             sample.append(job)
         elif rng.random() < size / seen[0]:
             sample[rng.randrange(size)] = job
-        return run(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
+        return verdict
 
-    sampled.sample = sample
+    sampled.strata = strata  # kept on the worker's module (this function's globals are a copy)
     verification.verify = sampled
 
 
-def _replay_share(jobs: list, threads: int) -> int:
-    """Replay sampled sandbox runs, ``threads`` at a time (in a process of its own: as one worker)."""
+def _worker_samples() -> dict:
+    import tasks.verification as verification
+
+    strata = getattr(verification.verify, "strata", {})
+    return {name: {"jobs": list(sample), "count": seen[0]} for name, (sample, _, seen) in strata.items()}
+
+
+def _replay(jobs: list, threads: int) -> float:
+    """Replay sampled sandbox runs, ``threads`` at a time; the wall seconds it took."""
     from tasks.verification import verify
 
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(lambda j: verify(j[0], j[1], time_limits_s=j[2], limits=j[3], imports=j[4]), jobs))
-    return len(jobs)
+    return time.perf_counter() - started
+
+
+def sandbox_own_rate(workers: dict, threads: int) -> dict:
+    """The sandbox's own executions/s on the sweep's runs, outside the sweep, at the sweep's
+    concurrency: each stratum's sample replayed, its rate scaled to the stratum's count;
+    executions / (sum over strata of count / rate)."""
+    figures, seconds, total = {}, 0.0, 0
+    for name in ("fast", "slow"):
+        jobs = [job for w in workers.values() for job in w["samples"][name]["jobs"]]
+        count = sum(w["samples"][name]["count"] for w in workers.values())
+        total += count
+        if not jobs or not count:
+            figures[name] = {"runs_in_sweep": count, "replayed": len(jobs)}
+            continue
+        wall = _replay(jobs, threads)
+        rate = len(jobs) / wall
+        seconds += count / rate
+        figures[name] = {"runs_in_sweep": count, "replayed": len(jobs), "replay_s": round(wall, 2),
+                         "executions_per_s": round(rate, 2), "estimated_s_for_all": round(count / rate, 1)}  # fmt: skip
+    figures["executions_per_s"] = total / seconds if seconds else None
+    return figures
 
 
 def _time_split(workers: dict, start: float, end: float) -> dict:
@@ -215,29 +255,10 @@ def main() -> None:
     report["policy_comparison_query_s"] = time.perf_counter() - query_started
     con.close()
 
-    # The sandbox's own rate on the sweep's own workload: a uniform sample of the runs it made,
+    # The sandbox's own rate on the sweep's own workload: stratified samples of the runs it made,
     # replayed outside the sweep at the same concurrency (every worker's slots at once).
-    jobs = [job for w in workers.values() for job in w["sample"]]
-    # Pass 1 with every test suite new to this process (the sandbox compiles and plans test code
-    # once per suite; in the sweep an item's samples and seeds share theirs); pass 2 runs the
-    # same programs again with those caches warm (every program still executes).
-    cold_started = time.perf_counter()
-    _replay_share(jobs, verify_concurrency * args.workers)
-    report["sandbox_own_executions_per_s_cold"] = len(jobs) / (time.perf_counter() - cold_started)
-    own_started = time.perf_counter()
-    _replay_share(jobs, verify_concurrency * args.workers)
-    own_s = time.perf_counter() - own_started
-    # The same replay laid out as the sweep runs it: one process per worker, its slots each.
-    from concurrent.futures import ProcessPoolExecutor
-
-    shares = [jobs[i :: args.workers] for i in range(args.workers)]
-    layout_started = time.perf_counter()
-    import multiprocessing
-
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as processes:
-        list(processes.map(_replay_share, shares, [verify_concurrency] * len(shares)))
-    layout_s = time.perf_counter() - layout_started
-    report["sandbox_own_executions_per_s_worker_layout"] = len(jobs) / layout_s if layout_s else None
+    own = sandbox_own_rate(workers, verify_concurrency * args.workers)
+    report["sandbox_own_replay"] = own
     totals = {"items": summary.work_items_run, "executions": summary.sandbox_executions, "elapsed_s": elapsed}
     report.update(sweep_wall_s=elapsed, passed=summary.passed, verdicts_cached=summary.verdicts_cached,
                   sandbox_executions=summary.sandbox_executions, chunks_failed=summary.chunks_failed)  # fmt: skip
@@ -249,9 +270,8 @@ def main() -> None:
         items=totals["items"],
         items_per_s=totals["items"] / totals["elapsed_s"],
         sweep_executions_per_s=totals["executions"] / totals["elapsed_s"],
-        sandbox_own_executions_per_s=len(jobs) / own_s if own_s else None,
-        sandbox_own_replayed=len(jobs),
-        sweep_over_own_rate=(totals["executions"] / totals["elapsed_s"]) / (len(jobs) / own_s) if own_s and jobs else None,
+        sandbox_own_executions_per_s=own["executions_per_s"],
+        sweep_over_own_rate=(totals["executions"] / totals["elapsed_s"]) / own["executions_per_s"] if own["executions_per_s"] else None,
         share_outside_policy_work=1 - policy_time / wall_worker_s,
         share_storage_writes=sum(w["write_s"] for w in workers.values()) / wall_worker_s,
         worker_busy_share=worker_time / wall_worker_s,

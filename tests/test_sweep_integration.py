@@ -179,3 +179,35 @@ def test_two_benchmarks_and_two_model_configurations_in_one_run(prefect_harness,
     chunk.unlink()
     result = run_cli("run", "--config", str(config), "--workers", "1")
     assert f"{lost} work items run ({18 - lost} already stored)" in result.output
+
+
+def test_finished_chunks_leave_their_worker(prefect_harness, tmp_path, monkeypatch):
+    """A worker keeps no finished chunk (its work items, its summary) beyond the flow's window of
+    chunks in flight: the flow drops each future once it has the result, so Dask forgets it."""
+    from distributed import LocalCluster, get_worker
+
+    import flows.sweep as sweep_flow
+
+    # Finished tasks the worker still holds, seen as each chunk starts; a file, because Prefect
+    # ships the task (and this wrapper with it) to the worker as a copy.
+    log = tmp_path / "held.txt"
+    run_chunk = sweep_flow.run_chunk
+
+    def counting_run_chunk(chunk):
+        held = sum(1 for task in get_worker().state.tasks.values() if task.state == "memory")
+        with open(log, "a") as handle:
+            handle.write(f"{held}\n")
+        return run_chunk(chunk)
+
+    monkeypatch.setattr(sweep_flow, "run_chunk", counting_run_chunk)
+    # In-process worker threads, so the counting wrapper above is the one each chunk calls.
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        store = tmp_path / "runs"
+        args = sweep_args(store, "window", "--dask-address", cluster.scheduler_address)
+        args[args.index("--chunk-size") + 1] = "1"
+        run_cli(*args)
+    held = [int(line) for line in log.read_text().split()]
+    assert len(held) == 12  # one chunk per work item
+    # The window is two chunks per thread; before it, the 12th chunk saw the 11 before it held.
+    assert max(held) <= sweep_flow.chunks_in_flight(1), held
+    assert query(f"select count(*) from {parquet(store, 'outcomes')}")[0][0] == 12
