@@ -194,7 +194,8 @@ def _config_yaml(items: int, store: Path, cache: Path, chunk_size: int | None) -
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(worker_reports: list | None = None) -> None:
+    """``worker_reports``: a list to receive every worker's ``_worker_report``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
@@ -239,6 +240,8 @@ def main() -> None:
             )
             elapsed, ended_epoch = time.perf_counter() - started, time.time()
             workers = client.run(_worker_report)
+    if worker_reports is not None:
+        worker_reports.extend(workers.values())
     report["worker_time_split_s"] = _time_split(workers, started_epoch, ended_epoch)
     # The flow's peak through the sweep, before compaction, the query and the replay below.
     report["flow_peak_rss_mb_sweep"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -120,7 +120,7 @@ def submit_in_window(chunks: Sequence[ChunkSpec], in_flight: int) -> Iterator[tu
     Why a window and not every chunk at once: Dask keeps a task's arguments and result on its
     worker for as long as the client holds its future, so a flow holding every future until
     the end kept every finished chunk's work items in its worker (11,543 ``WorkItem`` objects
-    in one worker after a 20,000-item sweep; its resident size grew 453 -> 565 MB). A future
+    in one worker after a 20,000-item sweep). A future
     the caller has dropped is released, and its worker forgets the task."""
     finished: queue.SimpleQueue = queue.SimpleQueue()
     upcoming = iter(chunks)
