@@ -18,7 +18,8 @@ Prints (and with --json writes) four figures:
    over the window the server counted requests in, as a share of min(concurrency / latency =
    160/s, what the client CPU allows). The CPU limit is measured in the same run: the cores the
    server and the machine's other load left to the sweep's process tree (flow, Prefect API,
-   workers and their sandbox runs), over that tree's CPU seconds per request. Each worker count
+   workers and their sandbox runs), over that tree's CPU seconds per request, and at most what
+   one process allows (the busiest one's rate if it had a whole core). Each worker count
    runs twice: "cold" (every program verified in the sandbox, which dominates the CPU) and
    "cached" (the same sweep under a new run id with the verdict cache kept and the response
    cache deleted: every model call reaches the server, no program runs).
@@ -26,6 +27,7 @@ Prints (and with --json writes) four figures:
 Run: .venv/bin/python benchmarks/llm_bench.py [--requests 960] [--rate-limit 50] [--json out.json]
      .venv/bin/python benchmarks/llm_bench.py --only calibration
      .venv/bin/python benchmarks/llm_bench.py --only sweep [--sweep-problems 164 --sweep-seeds 2]
+     .venv/bin/python benchmarks/llm_bench.py --only sweep --sweep-seeds 122 --sweep-workers 2,1 --sweep-one-cold-run
 A/B switches for the load part (compare runs interleaved; the machine is shared and noisy):
      --no-turns    litellm's per-call work interleaved round-robin, as before the client's turns
      --openai-sdk  OpenAI-compatible calls through the OpenAI SDK instead of litellm's own handler
@@ -239,29 +241,40 @@ def _machine_busy_s() -> float:
 
 
 class _TreeCpu:
-    """CPU seconds of a process and all its descendants, alive or already exited: each process's
-    own time plus that of its children it has waited for, as last seen by ``sample``."""
+    """CPU seconds of a process and all its descendants, alive or already exited, as last seen by
+    ``sample``: each live process's own time plus that of the children it has waited for (the
+    sandbox runs, mostly too short to be seen); an exited process's last figure counts only if
+    its parent is gone too (else the parent's waited-for children's time holds it)."""
 
     def __init__(self, pid: int) -> None:
         import psutil
 
         self.root = psutil.Process(pid)
-        self.seen: dict[int, float] = {}
+        self.seen: dict[int, tuple[int, float, float]] = {}  # pid: (parent, own + waited children, own)
+        self.alive: set[int] = set()
 
     def sample(self) -> float:
         import psutil
 
+        alive = set()
         for process in [self.root, *self.root.children(recursive=True)]:
             try:
-                times = process.cpu_times()
+                times, parent = process.cpu_times(), process.ppid()
             except psutil.Error:
                 continue
-            self.seen[process.pid] = times.user + times.system + times.children_user + times.children_system
-        return sum(self.seen.values())
+            own = times.user + times.system
+            self.seen[process.pid] = (parent, own + times.children_user + times.children_system, own)
+            alive.add(process.pid)
+        self.alive = alive
+        return sum(total for pid, (parent, total, _) in self.seen.items() if pid in alive or parent not in alive)
+
+    def own(self) -> dict[int, float]:
+        """Each process's own CPU seconds so far (without its children's)."""
+        return {pid: own for pid, (_, _, own) in self.seen.items()}
 
 
 def run_sweep(server: Server, workers: int, problems: int, seeds: int, scratch: Path, label: str,
-              chunk_size: int | None = None) -> dict:  # fmt: skip
+              chunk_size: int | None = None, cache: str | None = None) -> dict:  # fmt: skip
     """One real sweep (``patflow run``: Prefect flow, Dask LocalCluster of ``workers``) against the
     server. The rate is measured over the window in which the server counted requests (polled
     every 0.25 s), not over Prefect's and the cluster's start-up; so is the CPU."""
@@ -275,7 +288,7 @@ def run_sweep(server: Server, workers: int, problems: int, seeds: int, scratch: 
                "--workers", str(workers), "--generator", "openai/sim-small", "--planner", "openai/sim-large",
                "--api-base", server.api_base, "--models-config", str(models),
                "--store", str(scratch / f"runs-{workers}"), "--run-id", f"{label}-{workers}",
-               "--cache-dir", str(scratch / f"cache-{workers}"), "--format", "json"]  # fmt: skip
+               "--cache-dir", str(scratch / (cache or f"cache-{workers}")), "--format", "json"]  # fmt: skip
     if chunk_size:
         command += ["--chunk-size", str(chunk_size)]
     requests_before = server.stats()["requests"]
@@ -285,7 +298,7 @@ def run_sweep(server: Server, workers: int, problems: int, seeds: int, scratch: 
     samples = []  # (time, server requests, client tree CPU s, server CPU s, machine busy s)
     while sweep.poll() is None:
         samples.append((time.monotonic(), server.stats()["requests"] - requests_before, tree.sample(),
-                        server.cpu_s(), _machine_busy_s()))  # fmt: skip
+                        server.cpu_s(), _machine_busy_s(), tree.own()))  # fmt: skip
         time.sleep(0.25)
     output = sweep.stdout.read()
     if sweep.returncode != 0:
@@ -303,8 +316,15 @@ def run_sweep(server: Server, workers: int, problems: int, seeds: int, scratch: 
     # over the client's CPU per request (flow, Prefect API, workers, their sandbox runs).
     client_cores = max(0.05, (os.cpu_count() or 1) - server_cores - foreign_cores)
     cpu_limit = client_cores * requests / client_cpu_s
+    # The busiest process of the tree in the window (a worker, when it makes the calls): one
+    # Python process runs on at most one core at a time, whatever the machine has free.
+    busiest_cores = max((end[5].get(pid, 0.0) - own) / window_s for pid, own in start[5].items()) if start[5] else 0.0
     concurrency_limit = SWEEP_CONCURRENCY * 1000 / LATENCY_MS
     rate = requests / window_s
+    # ... and what one process allows: the rate at which the busiest (a worker; workers share
+    # the calls evenly) would run out of its one core, its CPU per request held.
+    process_limit = rate / busiest_cores if busiest_cores > 0 else float("inf")
+    cpu_limit = min(cpu_limit, process_limit)
     return {
         "workers": workers,
         "verdicts": label,
@@ -317,23 +337,31 @@ def run_sweep(server: Server, workers: int, problems: int, seeds: int, scratch: 
         "client_cores_available": round(client_cores, 2),
         "server_cores": round(server_cores, 2),
         "other_load_cores": round(foreign_cores, 2),
+        "busiest_process_cores": round(busiest_cores, 2),
+        "one_process_limit_per_s": round(process_limit, 1),
         "cpu_limit_per_s": round(cpu_limit, 1),
         "share_of_limit": round(rate / min(concurrency_limit, cpu_limit), 3),
         "server_max_in_flight": server.stats()["max_in_flight"],
     }
 
 
-def sweep_mode(problems: int, seeds: int, worker_counts=(1, 2), chunk_size: int | None = None) -> dict:
+def sweep_mode(problems: int, seeds: int, worker_counts=(1, 2), chunk_size: int | None = None,
+               one_cold_run: bool = False) -> dict:  # fmt: skip
+    """Each worker count cold then cached; with ``one_cold_run``, only the first worker count
+    runs cold and every count's cached run uses its verdicts (the same programs: the sim answers
+    a request the same way every time), which saves the cold runs' sandbox hours at 20,000 items."""
     figures: dict = {"latency_ms": LATENCY_MS, "max_concurrency": SWEEP_CONCURRENCY, "chunk_size": chunk_size or "automatic"}
     with tempfile.TemporaryDirectory(prefix="llm-bench-sweep-") as scratch:
         server = Server("--latency-ms", str(LATENCY_MS), "--benchmark", "humaneval")
         try:
             for workers in worker_counts:
-                for label in ("cold", "cached"):
+                cache = f"cache-{worker_counts[0] if one_cold_run else workers}"
+                labels = ("cached",) if one_cold_run and workers != worker_counts[0] else ("cold", "cached")
+                for label in labels:
                     if label == "cached":  # same programs, so every verdict is a cache hit; but
-                        for path in (Path(scratch) / f"cache-{workers}").glob("responses.sqlite3*"):
+                        for path in (Path(scratch) / cache).glob("responses.sqlite3*"):
                             path.unlink()  # no response is: every model call reaches the server
-                    row = run_sweep(server, workers, problems, seeds, Path(scratch), label, chunk_size)
+                    row = run_sweep(server, workers, problems, seeds, Path(scratch), label, chunk_size, cache)
                     figures[f"sweep_{workers}_workers_{label}_verdicts"] = row
                     limit = min(row["concurrency_limit_per_s"], row["cpu_limit_per_s"])
                     print(f"sweep, {workers} worker(s), {label} verdicts, {row['work_items']} items:"
@@ -341,7 +369,9 @@ def sweep_mode(problems: int, seeds: int, worker_counts=(1, 2), chunk_size: int 
                           f" {row['concurrency_limit_per_s']:.0f}, client CPU {row['cpu_limit_per_s']}) = {limit:.1f};"
                           f" client {row['client_cpu_ms_per_request']} ms CPU/request on"
                           f" {row['client_cores_available']} cores left by the server ({row['server_cores']})"
-                          f" and other load ({row['other_load_cores']}); {row['requests']} requests in"
+                          f" and other load ({row['other_load_cores']}); busiest process {row['busiest_process_cores']} cores"
+                          f" (one process's limit {row['one_process_limit_per_s']}/s);"
+                          f" {row['requests']} requests in"
                           f" {row['window_s']} s, server max in flight {row['server_max_in_flight']}", flush=True)  # fmt: skip
         finally:
             server.stop()
@@ -358,6 +388,8 @@ def main() -> None:
     parser.add_argument("--sweep-seeds", type=int, default=2, help="sweep mode: seeds (items = problems x seeds)")
     parser.add_argument("--sweep-workers", default="1,2", help="sweep mode: worker counts to run, in order")
     parser.add_argument("--sweep-chunk-size", type=int, help="sweep mode: --chunk-size (default: automatic)")
+    parser.add_argument("--sweep-one-cold-run", action="store_true",
+                        help="sweep mode: only the first worker count runs cold; every cached run uses its verdicts")  # fmt: skip
     parser.add_argument("--no-turns", action="store_true", help="A/B: clients take no CPU turns")
     parser.add_argument("--openai-sdk", action="store_true",
                         help="A/B: OpenAI-compatible calls through the OpenAI SDK")  # fmt: skip
@@ -368,7 +400,8 @@ def main() -> None:
     figures: dict = {}
     if options.only == "sweep":
         worker_counts = tuple(int(count) for count in options.sweep_workers.split(","))
-        figures = sweep_mode(options.sweep_problems, options.sweep_seeds, worker_counts, options.sweep_chunk_size)
+        figures = sweep_mode(options.sweep_problems, options.sweep_seeds, worker_counts, options.sweep_chunk_size,
+                             options.sweep_one_cold_run)  # fmt: skip
         if options.json:
             options.json.write_text(json.dumps(figures, indent=2))
         return

@@ -133,25 +133,43 @@ def sandbox_own_rate(workers: dict, threads: int) -> dict:
     return figures
 
 
+def _merged(intervals) -> list[tuple[float, float]]:
+    """Overlapping (start, end) intervals merged, in order."""
+    merged: list[list[float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _length(intervals) -> float:
+    return sum(end - start for start, end in _merged(intervals))
+
+
 def _time_split(workers: dict, start: float, end: float) -> dict:
     """Each worker's sweep wall time by what it was doing: before its first chunk (flow start-up,
-    planning, the worker's imports), in chunks (policy work and writes), between chunks
-    (orchestration: Prefect task and Dask hand-off), after its last chunk (waiting for the
-    other worker: the tail)."""
+    planning, the worker's imports), in chunks (policy work and writes; a worker runs two at
+    once, so this is the time at least one was running), in policy work (at least one chunk
+    running its items), between chunks (none running: Prefect task and Dask hand-off), after its
+    last chunk (waiting for the other worker: the tail)."""
     split = {}
     for address, report in workers.items():
         spans = sorted(report["spans"])
         if not spans:
             split[address] = {"idle_s": end - start}
             continue
-        between = sum(b[0] - a[1] for a, b in zip(spans, spans[1:]))
-        rss = [round(span[2]) for span in spans]
+        in_chunks = _merged((span[0], span[2]) for span in spans)
+        between = sum(b[0] - a[1] for a, b in zip(in_chunks, in_chunks[1:]))
+        rss = [round(span[3]) for span in sorted(spans, key=lambda span: span[2])]
         split[address] = {
             "chunks": len(spans),
-            "before_first_chunk_s": round(spans[0][0] - start, 2),
-            "in_chunks_s": round(sum(span[1] - span[0] for span in spans), 2),
+            "before_first_chunk_s": round(in_chunks[0][0] - start, 2),
+            "in_chunks_s": round(_length(in_chunks), 2),
+            "in_policy_work_s": round(_length((span[0], span[1]) for span in spans), 2),
             "between_chunks_s": round(between, 2),
-            "after_last_chunk_s": round(end - spans[-1][1], 2),
+            "after_last_chunk_s": round(end - in_chunks[-1][1], 2),
             # resident MB after each chunk: first, quartiles, last (growth vs a plateau)
             "rss_after_chunks_mb": [rss[0], rss[len(rss) // 4], rss[len(rss) // 2], rss[3 * len(rss) // 4], rss[-1]],
         }
@@ -208,7 +226,7 @@ def main(worker_reports: list | None = None) -> None:
     from distributed import Client, LocalCluster
 
     from flows.cluster import shared_prefect_api
-    from flows.sweep import claim_run, make_task_runner, sweep
+    from flows.sweep import CHUNKS_PER_LOCAL_WORKER, claim_run, make_task_runner, sweep
     from tasks.storage import connect, run_query
     from tasks.storage.compact import compact_run
     from tasks.sweep_config import parse_yaml, resolve_document
@@ -224,7 +242,7 @@ def main(worker_reports: list | None = None) -> None:
                     "no_loops": args.no_loops, "store": str(store)}  # fmt: skip
     with shared_prefect_api():
         report["startup_prefect_api_s"] = time.perf_counter() - t0
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+        with LocalCluster(n_workers=args.workers, threads_per_worker=CHUNKS_PER_LOCAL_WORKER, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
             if args.no_loops:
                 client.run(_no_loops)
@@ -266,8 +284,10 @@ def main(worker_reports: list | None = None) -> None:
     report.update(sweep_wall_s=elapsed, passed=summary.passed, verdicts_cached=summary.verdicts_cached,
                   sandbox_executions=summary.sandbox_executions, chunks_failed=summary.chunks_failed)  # fmt: skip
 
-    worker_time = sum(w["policy_s"] + w["write_s"] for w in workers.values())
-    policy_time = sum(w["policy_s"] for w in workers.values())
+    # Wall time in which a worker had a chunk running / a chunk in policy work (its two chunks
+    # overlap), and in which it was writing with no chunk in policy work beside it.
+    worker_time = sum(_length((s[0], s[2]) for s in w["spans"]) for w in workers.values())
+    policy_time = sum(_length((s[0], s[1]) for s in w["spans"]) for w in workers.values())
     wall_worker_s = totals["elapsed_s"] * args.workers
     report.update(
         items=totals["items"],
@@ -276,7 +296,7 @@ def main(worker_reports: list | None = None) -> None:
         sandbox_own_executions_per_s=own["executions_per_s"],
         sweep_over_own_rate=(totals["executions"] / totals["elapsed_s"]) / own["executions_per_s"] if own["executions_per_s"] else None,
         share_outside_policy_work=1 - policy_time / wall_worker_s,
-        share_storage_writes=sum(w["write_s"] for w in workers.values()) / wall_worker_s,
+        share_storage_writes=(worker_time - policy_time) / wall_worker_s,
         worker_busy_share=worker_time / wall_worker_s,
         flow_peak_rss_mb_overall=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         workers_peak_rss_mb=sorted(round(w["peak_rss_mb"]) for w in workers.values()),

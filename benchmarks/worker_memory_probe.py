@@ -15,6 +15,7 @@ no endless loops):
 Run:
   PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/worker_memory_probe.py --items 20000
   PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/worker_memory_probe.py --items 20000 --in-process 9 --chunk-size 256
+  PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/worker_memory_probe.py --items 6000 --tracemalloc 3
 """
 
 from __future__ import annotations
@@ -64,31 +65,60 @@ def census() -> dict:
     }
 
 
-def _install_census() -> None:
-    """In a worker: take a census wherever `run_chunk` records its resident size."""
+BASELINE_CHUNKS = 2  # --tracemalloc: what the worker holds after this many chunks is the baseline
+
+
+def _install_census(frames: int = 0) -> None:
+    """In a worker: take a census wherever `run_chunk` records its resident size; with
+    ``frames``, trace allocations (that many frames each) and keep a snapshot after the
+    ``BASELINE_CHUNKS``-th chunk to compare the end of the sweep with."""
+    import tracemalloc
+
     import tasks.sweep as sweep
 
     resident_mb = sweep._resident_mb
     sweep.MEMORY_CENSUS = []
+    sweep.MEMORY_BASELINE = None
+    if frames:
+        tracemalloc.start(frames)
 
     def resident_mb_and_census() -> float:
         sweep.MEMORY_CENSUS.append(census())
+        if frames and len(sweep.MEMORY_CENSUS) == BASELINE_CHUNKS:
+            sweep.MEMORY_BASELINE = tracemalloc.take_snapshot()
         return resident_mb()
 
     sweep._resident_mb = resident_mb_and_census
 
 
-def _through_the_sweep() -> None:
+def _growth_since_baseline(top: int = 15) -> list[str]:
+    """In a worker: the allocation sites whose live bytes grew most since the baseline."""
+    import tracemalloc
+
+    import tasks.sweep as sweep
+
+    if sweep.MEMORY_BASELINE is None:
+        return []
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    now = tracemalloc.take_snapshot().filter_traces(ignore)
+    lines = []
+    for stat in now.compare_to(sweep.MEMORY_BASELINE.filter_traces(ignore), "traceback")[:top]:
+        where = " <- ".join(f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}" for frame in stat.traceback)
+        lines.append(f"{stat.size_diff / 2**20:+8.2f} MB {stat.count_diff:+9d} blocks  {where}")
+    return lines
+
+
+def _through_the_sweep(frames: int) -> None:
     sample_executions, worker_report = sweep_bench._sample_executions, sweep_bench._worker_report
 
     def sample_and_census() -> None:
         sample_executions()
-        _install_census()
+        _install_census(frames)
 
     def report_with_census() -> dict:
         import tasks.sweep as sweep
 
-        return {**worker_report(), "census": sweep.MEMORY_CENSUS}
+        return {**worker_report(), "census": sweep.MEMORY_CENSUS, "growth": _growth_since_baseline()}
 
     sweep_bench._sample_executions, sweep_bench._worker_report = sample_and_census, report_with_census
     reports: list[dict] = []
@@ -97,6 +127,9 @@ def _through_the_sweep() -> None:
         print(f"worker {index}: {len(report['census'])} chunks")
         for chunk, figures in enumerate(report["census"]):
             print(json.dumps({"chunk": chunk, **figures}))
+        if report["growth"]:
+            print(f"worker {index}: live bytes grown since chunk {BASELINE_CHUNKS}, by allocation site:")
+            print("\n".join(report["growth"]))
 
 
 def _in_process(items: int, chunks: int, chunk_size: int) -> None:
@@ -118,12 +151,14 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--in-process", type=int, default=0, metavar="N", help="run N chunks in this process")
     parser.add_argument("--chunk-size", type=int, default=256, help="--in-process: items per chunk")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="sweep mode: trace allocations in the workers (1-3 frames; slower) and print what grew")  # fmt: skip
     args, rest = parser.parse_known_args()
     if args.in_process:
         _in_process(args.items, args.in_process, args.chunk_size)
     else:
         sys.argv = [sys.argv[0], "--items", str(args.items), "--workers", "2", "--no-loops", *rest]
-        _through_the_sweep()
+        _through_the_sweep(args.tracemalloc)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from flows import environment  # noqa: F401  (must precede prefect's import)
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 
 @contextmanager
@@ -43,10 +44,16 @@ def shared_prefect_api() -> Iterator[str | None]:
             os.environ["PREFECT_API_URL"] = previous
 
 
-def cluster_threads() -> int:
-    """Worker threads of the running flow's Dask cluster: how many chunks can run at once, and
-    so the share of each model's limits one chunk gets (``ChunkSpec.limit_share``). 1 outside
-    a Dask-backed flow run.
+@dataclass(frozen=True)
+class ClusterShape:
+    workers: int  # worker processes: each shares one event loop, and so the model limits, among its chunks
+    threads: int  # worker threads in all: how many chunks run at once
+
+
+def cluster_shape() -> ClusterShape:
+    """The running flow's Dask cluster: its worker processes (how many shares of each model's
+    limits, ``ChunkSpec.limit_share``) and threads (how many chunks run at once, which sizes
+    the chunks). One of each outside a Dask-backed flow run.
 
     prefect-dask creates its client (and a local cluster) lazily, at the first submit: its
     private ``_client`` is still None when the flow plans its chunks, so this asks for the
@@ -57,8 +64,9 @@ def cluster_threads() -> int:
     context = FlowRunContext.get()
     task_runner = getattr(context, "task_runner", None)
     if task_runner is None or not hasattr(task_runner, "client"):
-        return 1
-    return max(1, sum(task_runner.client.nthreads().values()))
+        return ClusterShape(workers=1, threads=1)
+    threads = task_runner.client.nthreads()
+    return ClusterShape(workers=max(1, len(threads)), threads=max(1, sum(threads.values())))
 
 
 def _worker_can_run(benchmark: str, data_dir: str | None, cache_dir: str | None, store: str | None) -> str | None:

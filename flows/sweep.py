@@ -39,7 +39,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from flows.cluster import cluster_threads
+from flows.cluster import cluster_shape
 from tasks.records import RunConfig
 from tasks.sweep import ChunkSpec, ChunkSummary, count_work_items, plan_chunks, run_chunk
 
@@ -61,6 +61,14 @@ class SweepSummary:
     verdicts_cached: int = 0
 
 
+# Chunks one local worker runs at once. The second is not for parallelism (the sandbox runs
+# and model calls of a process are bounded per process anyway): it starts while the first
+# drains its last items, writes its files and reports to Prefect, so the worker's share of the
+# model limits and its sandbox slots never idle between chunks. Both run on the process's one
+# event loop (``tasks.process_loop``).
+CHUNKS_PER_LOCAL_WORKER = 2
+
+
 def make_task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
     if dask_address:
         return DaskTaskRunner(address=dask_address)
@@ -68,7 +76,7 @@ def make_task_runner(dask_address: str | None = None, workers: int | None = None
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={
             "n_workers": workers or max(os.cpu_count() or 1, 1),
-            "threads_per_worker": 1,
+            "threads_per_worker": CHUNKS_PER_LOCAL_WORKER,
             "processes": True,
             "dashboard_address": None,
         },
@@ -166,10 +174,11 @@ def sweep(config: RunConfig, verify_concurrency: int | None = None) -> SweepSumm
 
     started = time.monotonic()
     remove_uncommitted(config.store, config.run_id)  # leftovers of chunks that died uncommitted
-    # Model limits hold for the whole sweep: each chunk gets its share of the cluster's threads,
-    # which also size the chunks unless the config sets chunk_size.
-    threads = cluster_threads()
-    chunks, total = plan_chunks(config, verify_concurrency, cluster_threads=threads)
+    # Model limits hold for the whole sweep: each worker process gets its share of them; the
+    # cluster's threads (chunks at once) size the chunks unless the config sets chunk_size.
+    shape = cluster_shape()
+    threads = shape.threads
+    chunks, total = plan_chunks(config, verify_concurrency, cluster_threads=threads, cluster_workers=shape.workers)
     pending = sum(len(chunk.items) for chunk in chunks)
     summaries: list[ChunkSummary] = []
     failed_chunks = 0

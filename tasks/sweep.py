@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Collection, Iterable, Sequence
 
 from sandbox.types import Limits
+from tasks.process_loop import close_at_exit, run_in_process_loop
 from tasks.policies.driver import GenerationSettings, RoleModels, run_work_item
 from tasks.records import (
     BenchmarkSelection,
@@ -62,9 +65,10 @@ class ChunkSpec:
     # The benchmark's import preamble setting ("standard" | "none"), for verification to apply.
     imports: str = "none"  # tasks/preamble.py
     name: str = ""  # shown as the Prefect task run's name
-    # How many chunks may run at once across the cluster (its worker threads): each chunk gets
-    # that share of every model's max_concurrency / requests_per_minute / tokens_per_minute, so
-    # the limits a user wrote hold for the whole sweep, not per worker.
+    # How many worker processes share the model limits (the chunks of a process share one event
+    # loop, so one share, ``tasks.process_loop``): each chunk gets that share of every model's
+    # max_concurrency / requests_per_minute / tokens_per_minute, so the limits a user wrote hold
+    # for the whole sweep, not per worker.
     limit_share: int = 1
 
 
@@ -213,14 +217,19 @@ def automatic_chunk_size(pending_items: int, cluster_threads: int, item_concurre
 
 
 def plan_chunks(
-    config: RunConfig, verify_concurrency: int | None = None, cluster_threads: int = 1
+    config: RunConfig,
+    verify_concurrency: int | None = None,
+    cluster_threads: int = 1,
+    cluster_workers: int | None = None,
 ) -> tuple[list[ChunkSpec], int]:
     """The chunks still to run (every benchmark's pending work items, resume being an anti-join
     on ``WorkItem.key`` against the store) and the sweep's total number of work items.
 
-    ``cluster_threads`` is how many chunks can run at once: each chunk gets that share of every
-    model's limits, and it sizes the chunks when ``config.chunk_size`` is None
-    (``automatic_chunk_size`` of all benchmarks' pending items together)."""
+    ``cluster_threads`` is how many chunks can run at once, which sizes the chunks when
+    ``config.chunk_size`` is None (``automatic_chunk_size`` of all benchmarks' pending items
+    together). ``cluster_workers`` is how many worker processes share every model's limits
+    (``ChunkSpec.limit_share``): the chunks of one process share its event loop, and so its
+    share of the limits (``tasks.process_loop``); None means one thread per worker."""
     from tasks.benchmarks import load_benchmark
     from tasks.storage import completed_work_item_keys
     from tasks.sweep_config import select_problems
@@ -252,12 +261,13 @@ def plan_chunks(
             limits=sandbox_limits(config.sandbox),
             imports=selection.imports,
             name=re.sub(r"[^A-Za-z0-9._-]", "_", benchmark.info.name),
-            limit_share=cluster_threads,
+            limit_share=cluster_workers or cluster_threads,
         )
     return chunks, count_work_items(config)
 
 
 _clients: dict[str | None, object] = {}
+_process_state_lock = threading.Lock()
 
 
 def _model_client(cache_dir: str | None):
@@ -265,26 +275,28 @@ def _model_client(cache_dir: str | None):
     cache are shared by the chunks of a run (a long-lived cluster may serve several runs)."""
     from tasks.models import ModelClient, ResponseCache
 
-    if cache_dir not in _clients:
-        _clients[cache_dir] = ModelClient(cache=ResponseCache(cache_dir)) if cache_dir else ModelClient()
-    return _clients[cache_dir]
+    with _process_state_lock:  # two chunks starting at once must not make two clients (two limits)
+        if cache_dir not in _clients:
+            client = ModelClient(cache=ResponseCache(cache_dir)) if cache_dir else ModelClient()
+            close_at_exit(client.aclose)  # its HTTP sessions live on the process loop
+            _clients[cache_dir] = client
+        return _clients[cache_dir]
 
 
-_verifiers: dict[str | None, object] = {}
+_verdict_caches: dict[str | None, object] = {}
 
 
 def _verifier(cache_dir: str | None):
-    """One verifier per worker process and cache directory; with a cache directory, verdicts
-    are remembered (``tasks.verdict_cache``), so an identical rerun executes nothing."""
-    if cache_dir not in _verifiers:
-        from tasks.verdict_cache import CachedVerifier, VerdictCache
-        from tasks.verification import verify
+    """A verifier with its own counters (one per chunk: chunks of a process overlap) over this
+    process's verdict cache for ``cache_dir``; with a cache directory, verdicts are remembered
+    (``tasks.verdict_cache``), so an identical rerun executes nothing."""
+    from tasks.verdict_cache import CachedVerifier, VerdictCache
+    from tasks.verification import verify
 
-        if cache_dir:
-            _verifiers[cache_dir] = CachedVerifier(VerdictCache(cache_dir))
-        else:
-            _verifiers[cache_dir] = CachedVerifier(_NoVerdictCache(), verify)
-    return _verifiers[cache_dir]
+    with _process_state_lock:
+        if cache_dir not in _verdict_caches:
+            _verdict_caches[cache_dir] = VerdictCache(cache_dir) if cache_dir else _NoVerdictCache()
+    return CachedVerifier(_verdict_caches[cache_dir], verify)
 
 
 class _NoVerdictCache:
@@ -316,10 +328,26 @@ def _register_with_simulator(problems: Iterable[Problem], items: Iterable[WorkIt
         register_problems(problems)
 
 
-async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of, executor=None) -> list[WorkItemResult]:
+# Sandbox runs at once, per event loop: the chunks of a process share its loop
+# (``tasks.process_loop``), and ``verify_concurrency`` is a per-worker figure.
+_verify_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _loop_verify_slots(concurrency: int) -> asyncio.Semaphore:
+    by_size = _verify_slots.setdefault(asyncio.get_running_loop(), {})
+    if concurrency not in by_size:
+        by_size[concurrency] = asyncio.Semaphore(concurrency)
+    return by_size[concurrency]
+
+
+async def run_chunk_items(
+    chunk: ChunkSpec, client, verifier, price_of, executor=None, *, close_client: bool = True
+) -> list[WorkItemResult]:
+    """Every work item of ``chunk``, ``item_concurrency`` at a time; ``close_client``: close
+    the model client's HTTP sessions in this loop at the end (for a loop that ends with it)."""
     by_id = {problem.task_id: problem for problem in chunk.problems}
     item_slots = asyncio.Semaphore(chunk.item_concurrency)
-    verify_slots = asyncio.Semaphore(chunk.verify_concurrency or os.cpu_count() or 2)
+    verify_slots = _loop_verify_slots(chunk.verify_concurrency or os.cpu_count() or 2)
 
     async def run_one(item: WorkItem) -> WorkItemResult:
         async with item_slots:
@@ -341,12 +369,13 @@ async def run_chunk_items(chunk: ChunkSpec, client, verifier, price_of, executor
         return list(await asyncio.gather(*(run_one(item) for item in chunk.items)))
     finally:
         closer = getattr(client, "aclose", None)
-        if closer is not None:  # the model client's HTTP sessions belong to this loop
+        if close_client and closer is not None:  # the model client's HTTP sessions belong to this loop
             await closer()
 
 
-# Where this worker process's chunk time went (read by benchmarks/sweep_bench.py).
-# spans: (start, end) epoch seconds and the process's resident MB at the chunk's end.
+# Where this worker process's chunk time went (read by benchmarks/sweep_bench.py). Chunks of
+# one process overlap, so policy_s and write_s are sums over chunks, not shares of wall time.
+# spans: epoch seconds (start, policy work done, written) and the resident MB at the chunk's end.
 PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0, "spans": []}
 
 
@@ -358,11 +387,11 @@ def _resident_mb() -> float:
 
 def share_limits(config: ModelConfig, share: int) -> ModelConfig:
     """``config`` with its rate and concurrency limits divided by ``share`` (at least 1 call in
-    flight; rates stay positive): the limits of one of ``share`` chunks that run at once.
+    flight; rates stay positive): the limits of one of ``share`` worker processes.
 
-    Concurrency sums exactly (``share`` x ``c // share`` <= c). Rates are spaced per chunk slot
+    Concurrency sums exactly (``share`` x ``c // share`` <= c). Rates are spaced per process
     (``tasks.models.client._RequestSpacing``, 1.1 x 60/rpm x share s apart, the first request
-    of every slot at once), so across the slots a window of W s sees at most
+    of every process at once), so across the processes a window of W s sees at most
     ``share * (floor(W * rate / (1.1 * share)) + 1)`` requests: within rpm per 60 s when
     rpm >= 11 x share, and within rpm/60 per 1 s when that bound allows (2 workers at 6/s:
     3 + 3; the slow test in tests/scale/test_model_limits.py counts them at the server)."""
@@ -415,21 +444,18 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
-    executions_before, hits_before = cached_verify.executions, cached_verify.hits
     started, started_epoch = time.perf_counter(), time.time()
-    results = asyncio.run(run_chunk_items(chunk, client, verifier, _price_of, executor))
-    policy_done = time.perf_counter()
-    write_chunk(chunk.store, results)
-    PROCESS_TIMINGS["chunks"] += 1
-    PROCESS_TIMINGS["policy_s"] += policy_done - started
-    PROCESS_TIMINGS["write_s"] += time.perf_counter() - policy_done
-    PROCESS_TIMINGS["spans"].append((started_epoch, time.time(), _resident_mb()))
-    # Counters are per process; a worker runs one chunk at a time (threads_per_worker=1).
-    return summarize(
-        results,
-        sandbox_executions=cached_verify.executions - executions_before,
-        verdicts_cached=cached_verify.hits - hits_before,
+    results = run_in_process_loop(
+        run_chunk_items(chunk, client, verifier, _price_of, executor, close_client=False)
     )
+    policy_done, policy_done_epoch = time.perf_counter(), time.time()
+    write_chunk(chunk.store, results)
+    with _process_state_lock:
+        PROCESS_TIMINGS["chunks"] += 1
+        PROCESS_TIMINGS["policy_s"] += policy_done - started
+        PROCESS_TIMINGS["write_s"] += time.perf_counter() - policy_done
+        PROCESS_TIMINGS["spans"].append((started_epoch, policy_done_epoch, time.time(), _resident_mb()))
+    return summarize(results, sandbox_executions=cached_verify.executions, verdicts_cached=cached_verify.hits)
 
 
 def summarize(

@@ -10,16 +10,16 @@
   request to that model in this event loop until it has passed. The base delay is
   ``RETRY.base_delay_s`` (module-level, 0.5 s) unless ``ModelClient(retry_base_delay_s=...)``
   is given; tests set either to 0.
-- **Limits, per (model, api_base) and per event loop:** at most ``config.max_concurrency`` calls
-  in flight (the first config seen for a model sets it); with ``requests_per_minute`` requests
+- **Limits, per (model, api_base, its limits) and per event loop:** at most
+  ``config.max_concurrency`` calls in flight; with ``requests_per_minute`` requests
   leave 1.1 * 60/rpm s apart (a 10 % margin against send-time jitter), so no window of 60 s
   sees more than rpm of them, nor any 1 s window more than rpm/60. The spacing is enforced
   twice (``_RequestSpacing``): before the call, and again in aiohttp's request-start hook, at
   the moment the bytes leave, because litellm's per-call work in between shifted sends by up
   to a few hundred ms on a loaded machine and bunched them. It carries over from one loop of
-  the client to the next (a sweep runs each chunk in a fresh loop), so consecutive chunks do
-  not burst. A sweep divides each model's limits among the chunks that run at once
-  (``tasks.sweep.share_limits``). With ``tokens_per_minute`` the input + ``max_tokens``
+  the client to the next, so consecutive loops do not burst. A sweep runs every chunk of a
+  worker process on one loop (``tasks.process_loop``) and divides each model's limits among
+  the worker processes (``tasks.sweep.share_limits``). With ``tokens_per_minute`` the input + ``max_tokens``
   estimate is reserved in a 60 s window and corrected to the real usage afterwards. asyncio
   primitives are loop-bound, so they are created lazily per running loop: one client may
   serve many loops (Dask workers).
@@ -32,8 +32,8 @@
   followers are marked cached). Only successful completions are stored.
 - **Cost:** from the provider's usage (counted with litellm's tokenizer if it omits usage) and
   ``model_pricing(config)``; litellm's own response cost is not used.
-- **Event loops:** call ``await client.aclose()`` before a loop ends (e.g. at the end of each
-  chunk's ``asyncio.run``): it closes the HTTP sessions litellm opened in that loop.
+- **Event loops:** call ``await client.aclose()`` before a loop ends (e.g. at the end of an
+  ``asyncio.run``): it closes the HTTP sessions litellm opened in that loop.
 - **One HTTP session per event loop,** handed to litellm as ``shared_session``; its aiohttp trace
   hooks let calls take turns at litellm's CPU-bound work (``_Turn``), which keeps a single
   process near the ideal request rate at high concurrency. A turn only orders work: a wait for
@@ -108,8 +108,8 @@ class _CallFailed(Exception):
 # --------------------------------------------------------------------------- limits
 class _SpacingClock:
     """When a model's last request was released and when it last left, shared by every event
-    loop of one client: a chunk's fresh loop must not send as if the previous chunk's requests
-    had never happened."""
+    loop of one client: a new loop must not send as if the previous loop's requests had never
+    happened."""
 
     __slots__ = ("released", "left")
 
@@ -195,9 +195,16 @@ class _ModelLimits:
     uses_http_session: bool = False  # a call was seen going through the shared aiohttp session
 
 
+def limits_key(config: ModelConfig) -> tuple:
+    """Which calls share one ``_ModelLimits`` in a loop: one model at one address with the same
+    limits. The limits are part of it because a long-lived loop (one per worker process, shared
+    by its chunks) may serve runs that set other limits for the same model."""
+    return (config.model, config.api_base, config.max_concurrency, config.requests_per_minute, config.tokens_per_minute)
+
+
 @dataclass
 class _LoopState:
-    limits: dict[tuple[str, str | None], _ModelLimits] = field(default_factory=dict)
+    limits: dict[tuple, _ModelLimits] = field(default_factory=dict)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
 
 
@@ -417,13 +424,14 @@ class ModelClient:
         return state
 
     def _limits(self, state: _LoopState, config: ModelConfig) -> _ModelLimits:
-        key = (config.model, config.api_base)
+        model = (config.model, config.api_base)
+        key = limits_key(config)
         limits = state.limits.get(key)
         if limits is None:
             limits = state.limits[key] = _ModelLimits(
                 semaphore=asyncio.Semaphore(max(1, config.max_concurrency)),
                 spacing=_RequestSpacing(
-                    config.requests_per_minute, self._spacing_clocks.setdefault(key, _SpacingClock())
+                    config.requests_per_minute, self._spacing_clocks.setdefault(model, _SpacingClock())
                 )
                 if config.requests_per_minute
                 else None,
@@ -513,8 +521,8 @@ class ModelClient:
         """Close the HTTP clients litellm opened in the running event loop.
 
         litellm caches one provider client (and its aiohttp session) per event loop and never
-        closes it; a worker that runs each chunk in a fresh ``asyncio.run`` should await this at
-        the end of the chunk, or every chunk leaks a session ("Unclosed client session").
+        closes it; code that runs the client in a short-lived loop (``asyncio.run``) should await
+        this before the loop ends, or every such loop leaks a session ("Unclosed client session").
         """
         loop_suffix = f"-{id(asyncio.get_running_loop())}"
         cache = litellm.in_memory_llm_clients_cache

@@ -277,7 +277,7 @@ def test_turns_are_given_back_after_answers_timeouts_and_refused_connections(ser
             client.complete(refused, ModelRequest((("user", "nobody listens"),))),
         )
         http = client_module._LOOP_HTTP[asyncio.get_running_loop()]
-        state = (http.turn.lock.locked(), client._state().limits[(good.model, good.api_base)])
+        state = (http.turn.lock.locked(), client._state().limits[client_module.limits_key(good)])
         await client.aclose()
         return results, state, http.session.closed
 
