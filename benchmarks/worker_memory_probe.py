@@ -7,7 +7,9 @@ no endless loops):
   each worker's after-chunk hook (`tasks.sweep._resident_mb`) also taking a census: resident
   size (anonymous and file-backed), Python's allocated blocks (`sys.getallocatedblocks`), glibc
   malloc's arena and in-use bytes (`mallinfo2`) and the 12 most common types among the objects
-  the garbage collector tracks. Printed per worker after the sweep's own report.
+  the garbage collector tracks. Printed per worker after the sweep's own report. With
+  `--tracemalloc FRAMES` the workers also trace allocations and print the allocation sites whose
+  live bytes grew most between their second chunk and the end (slower: use 1-3 frames).
 - `--in-process N`: N chunks of the same plan (every other chunk: one worker's share), run one
   after another by `tasks.sweep.run_chunk` in this process: no Prefect, no Dask. The same census
   after each chunk; `--chunk-size` sets their size.
