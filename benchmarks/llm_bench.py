@@ -251,7 +251,6 @@ class _TreeCpu:
 
         self.root = psutil.Process(pid)
         self.seen: dict[int, tuple[int, float, float]] = {}  # pid: (parent, own + waited children, own)
-        self.alive: set[int] = set()
 
     def sample(self) -> float:
         import psutil
@@ -265,7 +264,6 @@ class _TreeCpu:
             own = times.user + times.system
             self.seen[process.pid] = (parent, own + times.children_user + times.children_system, own)
             alive.add(process.pid)
-        self.alive = alive
         return sum(total for pid, (parent, total, _) in self.seen.items() if pid in alive or parent not in alive)
 
     def own(self) -> dict[int, float]:

@@ -166,7 +166,7 @@ def _time_split(workers: dict, start: float, end: float) -> dict:
         split[address] = {
             "chunks": len(spans),
             "before_first_chunk_s": round(in_chunks[0][0] - start, 2),
-            "in_chunks_s": round(_length(in_chunks), 2),
+            "in_chunks_s": round(sum(b - a for a, b in in_chunks), 2),
             "in_policy_work_s": round(_length((span[0], span[1]) for span in spans), 2),
             "between_chunks_s": round(between, 2),
             "after_last_chunk_s": round(end - in_chunks[-1][1], 2),
@@ -260,7 +260,7 @@ def main(worker_reports: list | None = None) -> None:
             workers = client.run(_worker_report)
     if worker_reports is not None:
         worker_reports.extend(workers.values())
-    report["worker_time_split_s"] = _time_split(workers, started_epoch, ended_epoch)
+    split = report["worker_time_split_s"] = _time_split(workers, started_epoch, ended_epoch)
     # The flow's peak through the sweep, before compaction, the query and the replay below.
     report["flow_peak_rss_mb_sweep"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report["total_wall_s"] = time.perf_counter() - t0
@@ -286,8 +286,8 @@ def main(worker_reports: list | None = None) -> None:
 
     # Wall time in which a worker had a chunk running / a chunk in policy work (its two chunks
     # overlap), and in which it was writing with no chunk in policy work beside it.
-    worker_time = sum(_length((s[0], s[2]) for s in w["spans"]) for w in workers.values())
-    policy_time = sum(_length((s[0], s[1]) for s in w["spans"]) for w in workers.values())
+    worker_time = sum(w.get("in_chunks_s", 0.0) for w in split.values())
+    policy_time = sum(w.get("in_policy_work_s", 0.0) for w in split.values())
     wall_worker_s = totals["elapsed_s"] * args.workers
     report.update(
         items=totals["items"],

@@ -373,10 +373,10 @@ async def run_chunk_items(
             await closer()
 
 
-# Where this worker process's chunk time went (read by benchmarks/sweep_bench.py). Chunks of
-# one process overlap, so policy_s and write_s are sums over chunks, not shares of wall time.
-# spans: epoch seconds (start, policy work done, written) and the resident MB at the chunk's end.
-PROCESS_TIMINGS = {"chunks": 0, "policy_s": 0.0, "write_s": 0.0, "spans": []}
+# Where this worker process's chunk time went (read by benchmarks/sweep_bench.py): per chunk,
+# epoch seconds (start, policy work done, written) and the resident MB at its end. Chunks of
+# one process overlap, so shares of wall time come from merging these spans.
+PROCESS_TIMINGS: dict[str, list] = {"spans": []}
 
 
 def _resident_mb() -> float:
@@ -444,17 +444,13 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
-    started, started_epoch = time.perf_counter(), time.time()
+    started = time.time()
     results = run_in_process_loop(
         run_chunk_items(chunk, client, verifier, _price_of, executor, close_client=False)
     )
-    policy_done, policy_done_epoch = time.perf_counter(), time.time()
+    policy_done = time.time()
     write_chunk(chunk.store, results)
-    with _process_state_lock:
-        PROCESS_TIMINGS["chunks"] += 1
-        PROCESS_TIMINGS["policy_s"] += policy_done - started
-        PROCESS_TIMINGS["write_s"] += time.perf_counter() - policy_done
-        PROCESS_TIMINGS["spans"].append((started_epoch, policy_done_epoch, time.time(), _resident_mb()))
+    PROCESS_TIMINGS["spans"].append((started, policy_done, time.time(), _resident_mb()))  # list.append is atomic
     return summarize(results, sandbox_executions=cached_verify.executions, verdicts_cached=cached_verify.hits)
 
 
