@@ -114,12 +114,12 @@ def _worker(api_base, cache_dir, worker_index, requests, concurrency, rpm, ablat
     from tasks.models import ModelClient, ResponseCache
 
     if "no_turns" in ablations:
-        from tasks.models import client as client_module
+        from tasks.models import loop_http as loop_http_module
 
         async def never_take(call) -> None:
             return None
 
-        client_module._CallTurn.take = never_take
+        loop_http_module.CallTurn.take = never_take
     from tasks.records import ModelConfig, ModelRequest
 
     config = ModelConfig(

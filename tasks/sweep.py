@@ -390,7 +390,7 @@ def share_limits(config: ModelConfig, share: int) -> ModelConfig:
     flight; rates stay positive): the limits of one of ``share`` worker processes.
 
     Concurrency sums exactly (``share`` x ``c // share`` <= c). Rates are spaced per process
-    (``tasks.models.client._RequestSpacing``, 1.1 x 60/rpm x share s apart, the first request
+    (``tasks.models.limits.RequestSpacing``, 1.1 x 60/rpm x share s apart, the first request
     of every process at once), so across the processes a window of W s sees at most
     ``share * (floor(W * rate / (1.1 * share)) + 1)`` requests: within rpm per 60 s when
     rpm >= 11 x share, and within rpm/60 per 1 s when that bound allows (2 workers at 6/s:

@@ -14,9 +14,9 @@
   ``config.max_concurrency`` calls in flight; with ``requests_per_minute`` requests
   leave 1.1 * 60/rpm s apart (a 10 % margin against send-time jitter), so no window of 60 s
   sees more than rpm of them, nor any 1 s window more than rpm/60. The spacing is enforced
-  twice (``_RequestSpacing``): before the call, and again in aiohttp's request-start hook, at
-  the moment the bytes leave, because litellm's per-call work in between shifted sends by up
-  to a few hundred ms on a loaded machine and bunched them. It carries over from one loop of
+  twice (``tasks.models.limits.RequestSpacing``): before the call, and again in aiohttp's
+  request-start hook, at the moment the bytes leave, because litellm's per-call work in
+  between shifted sends by up to a few hundred ms on a loaded machine and bunched them. It carries over from one loop of
   the client to the next, so consecutive loops do not burst. A sweep runs every chunk of a
   worker process on one loop (``tasks.process_loop``) and divides each model's limits among
   the worker processes (``tasks.sweep.share_limits``). With ``tokens_per_minute`` the input + ``max_tokens``
@@ -35,10 +35,10 @@
 - **Event loops:** call ``await client.aclose()`` before a loop ends (e.g. at the end of an
   ``asyncio.run``): it closes the HTTP sessions litellm opened in that loop.
 - **One HTTP session per event loop,** handed to litellm as ``shared_session``; its aiohttp trace
-  hooks let calls take turns at litellm's CPU-bound work (``_Turn``), which keeps a single
-  process near the ideal request rate at high concurrency. A turn only orders work: a wait for
-  it is capped at ``_Turn.WAIT_LIMIT_S``, and the timeout, retries and limits above are as
-  without it.
+  hooks let calls take turns at litellm's CPU-bound work (``tasks.models.loop_http.CpuTurn``),
+  which keeps a single process near the ideal request rate at high concurrency. A turn only
+  orders work: a wait for it is capped at ``CpuTurn.WAIT_LIMIT_S``, and the timeout, retries
+  and limits above are as without it.
 - **Secrets:** the API key is read from the variable named by ``config.api_key_env`` at call
   time, handed to litellm only, and scrubbed from error texts; the cache never sees it.
 - **Sampling seed sent to the provider:** ``request.seed + 1_000_003 * request.sample_index``,
@@ -48,13 +48,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import email.utils
 import os
 import random
 import time
 import weakref
-from collections import deque
 from dataclasses import dataclass, field, replace
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -70,6 +68,8 @@ import litellm  # noqa: E402
 
 from tasks.models import sim_provider  # noqa: E402, F401  (registers the sim/ provider)
 from tasks.models.cache import ResponseCache, default_cache_dir  # noqa: E402
+from tasks.models.limits import ModelLimits, SpacingClock, limits_key, model_limits  # noqa: E402
+from tasks.models.loop_http import CURRENT_CALL, CallTurn, close_loop_http, loop_http  # noqa: E402
 from tasks.models.pricing import cost_usd, litellm_prices, model_pricing  # noqa: E402
 from tasks.records import Completion, ModelConfig, ModelRequest  # noqa: E402
 
@@ -105,224 +105,10 @@ class _CallFailed(Exception):
         self.retry_after_s = retry_after_s
 
 
-# --------------------------------------------------------------------------- limits
-class _SpacingClock:
-    """When a model's last request was released and when it last left, shared by every event
-    loop of one client: a new loop must not send as if the previous loop's requests had never
-    happened."""
-
-    __slots__ = ("released", "left")
-
-    def __init__(self) -> None:
-        self.released = -float("inf")
-        self.left = -float("inf")
-
-
-class _RequestSpacing:
-    """Consecutive requests leave at least ``interval_s`` apart, measured when each one leaves.
-
-    Two gates. ``acquire`` (before the call, outside its timeout) releases calls one interval
-    apart, so a queue of waiting calls never counts against their timeouts. ``leave`` runs in
-    the aiohttp ``on_request_start`` hook, when the request's bytes are about to go out, and
-    holds it until one interval after the previous request left. Between the two a call still
-    does litellm's per-call work and may wait for the CPU turn; on a loaded machine that took
-    a varying few hundred ms, so released calls left in bunches (two workers at 3/s each: the
-    server counted 10 requests in one second). The second gate waits only when that happens.
-
-    Waiters queue on a FIFO lock and each checks the clock again after waking, so a stalled
-    event loop never releases a bunch of "overdue" requests at once. The 10 % margin absorbs
-    jitter between here and the provider's clock: N spaced requests span 1.1 s at a limit of
-    N/s. A call that does not go through the shared HTTP session (an in-process provider)
-    passes the first gate only.
-    """
-
-    MARGIN = 1.10
-
-    def __init__(self, requests_per_minute: float, clock: _SpacingClock | None = None) -> None:
-        self.interval_s = 60.0 / requests_per_minute * self.MARGIN
-        self.clock = clock if clock is not None else _SpacingClock()
-        self.lock = asyncio.Lock()
-        self.leave_lock = asyncio.Lock()
-
-    @property
-    def last_release(self) -> float:
-        return self.clock.released
-
-    async def acquire(self) -> None:
-        async with self.lock:
-            while (wait_s := self.clock.released + self.interval_s - time.monotonic()) > 0:
-                await asyncio.sleep(wait_s)
-            self.clock.released = time.monotonic()
-
-    async def leave(self) -> None:
-        async with self.leave_lock:
-            while (wait_s := self.clock.left + self.interval_s - time.monotonic()) > 0:
-                await asyncio.sleep(wait_s)
-            self.clock.left = time.monotonic()
-
-
-class _TokenWindow:
-    """Tokens reserved in the last 60 s stay at or under ``tokens_per_minute``."""
-
-    WINDOW_S = 60.0
-
-    def __init__(self, tokens_per_minute: float) -> None:
-        self.limit = tokens_per_minute
-        self.entries: deque[list[float]] = deque()  # [time, tokens]
-
-    def _used(self, now: float) -> float:
-        while self.entries and self.entries[0][0] <= now - self.WINDOW_S:
-            self.entries.popleft()
-        return sum(entry[1] for entry in self.entries)
-
-    async def acquire(self, tokens: float) -> list[float]:
-        while True:
-            now = time.monotonic()
-            used = self._used(now)
-            if not self.entries or used + tokens <= self.limit:
-                entry = [now, tokens]
-                self.entries.append(entry)
-                return entry
-            await asyncio.sleep(max(0.01, self.entries[0][0] + self.WINDOW_S - now))
-
-
-@dataclass
-class _ModelLimits:
-    semaphore: asyncio.Semaphore
-    spacing: _RequestSpacing | None
-    tokens: _TokenWindow | None
-    paused_until: float = 0.0  # monotonic time before which no request is sent (Retry-After)
-    uses_http_session: bool = False  # a call was seen going through the shared aiohttp session
-
-
-def limits_key(config: ModelConfig) -> tuple:
-    """Which calls share one ``_ModelLimits`` in a loop: one model at one address with the same
-    limits. The limits are part of it because a long-lived loop (one per worker process, shared
-    by its chunks) may serve runs that set other limits for the same model."""
-    return (config.model, config.api_base, config.max_concurrency, config.requests_per_minute, config.tokens_per_minute)
-
-
 @dataclass
 class _LoopState:
-    limits: dict[tuple, _ModelLimits] = field(default_factory=dict)
+    limits: dict[tuple, ModelLimits] = field(default_factory=dict)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- CPU turns
-class _Turn:
-    """First come, first served use of the event loop's CPU for litellm's per-call work.
-
-    litellm spends a few ms of CPU per call before the request leaves and again after the
-    answer arrives, spread over many ``await``s. asyncio runs ready tasks round-robin, so with
-    32 calls in flight each call's work is interleaved with everyone else's: all answers that
-    arrive together finish together, their slots' next requests leave together, and a server
-    with steady latency keeps the calls in lock-step (cycle = latency + 32 x per-call CPU).
-    Holding a turn while running litellm's code makes the loop serve calls one after another,
-    so a freed slot's next request leaves after one call's work instead of all of them:
-    BENCHMARKS.md ("Model layer") measures the effect.
-
-    A call takes the turn before ``litellm.acompletion`` (only for models whose calls were seen
-    to go through the shared HTTP session, so an in-process provider never holds it through
-    its whole call), gives it up when an HTTP request starts, takes it again when the response
-    headers arrive, and gives it up when litellm returns. A wait for the turn longer than
-    ``WAIT_LIMIT_S`` proceeds without it: the turn orders work, it never blocks a call (it
-    cannot deadlock with a lock inside litellm, e.g. a credential refresh).
-    """
-
-    WAIT_LIMIT_S = 1.0
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-
-
-class _CallTurn:
-    """One call's state for the aiohttp hooks: its CPU turn and its model's request spacing."""
-
-    __slots__ = ("turn", "held", "saw_http", "spacing")
-
-    def __init__(self, turn: _Turn, spacing: _RequestSpacing | None = None) -> None:
-        self.turn = turn
-        self.held = False
-        self.saw_http = False
-        self.spacing = spacing
-
-    async def take(self) -> None:
-        if self.held:
-            return
-        try:
-            async with asyncio.timeout(_Turn.WAIT_LIMIT_S):
-                await self.turn.lock.acquire()
-        except TimeoutError:
-            return
-        self.held = True
-
-    def give(self) -> None:
-        if self.held:
-            self.held = False
-            self.turn.lock.release()
-
-
-_CALL: contextvars.ContextVar[_CallTurn | None] = contextvars.ContextVar("patflow_model_call",
-                                                                        default=None)  # fmt: skip
-
-
-async def _on_request_start(session, context, params) -> None:
-    call = _CALL.get()
-    if call is not None:
-        call.saw_http = True
-        call.give()
-        if call.spacing is not None:
-            await call.spacing.leave()
-
-
-async def _on_request_end(session, context, params) -> None:
-    call = _CALL.get()
-    if call is not None:
-        await call.take()
-
-
-@dataclass
-class _LoopHttp:
-    """One aiohttp session per event loop, handed to litellm as ``shared_session``."""
-
-    session: object
-    turn: _Turn
-
-
-_LOOP_HTTP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopHttp] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _loop_http() -> _LoopHttp:
-    loop = asyncio.get_running_loop()
-    http = _LOOP_HTTP.get(loop)
-    if http is None or http.session.closed:
-        import aiohttp
-        from litellm.constants import (
-            AIOHTTP_CONNECTOR_LIMIT,
-            AIOHTTP_CONNECTOR_LIMIT_PER_HOST,
-            AIOHTTP_KEEPALIVE_TIMEOUT,
-            AIOHTTP_TTL_DNS_CACHE,
-        )
-
-        trace = aiohttp.TraceConfig()
-        trace.on_request_start.append(_on_request_start)
-        trace.on_request_end.append(_on_request_end)
-        # The connector settings litellm gives its own sessions; TLS settings (litellm.ssl_verify,
-        # SSL_CERT_FILE) are applied per request by litellm's transport, shared session or not.
-        connector = aiohttp.TCPConnector(
-            limit=AIOHTTP_CONNECTOR_LIMIT,
-            limit_per_host=AIOHTTP_CONNECTOR_LIMIT_PER_HOST,
-            keepalive_timeout=AIOHTTP_KEEPALIVE_TIMEOUT,
-            ttl_dns_cache=AIOHTTP_TTL_DNS_CACHE,
-        )
-        trust_env = bool(litellm.aiohttp_trust_env) or os.environ.get(
-            "AIOHTTP_TRUST_ENV", "").lower() in ("1", "true")  # fmt: skip
-        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                        trust_env=trust_env, trace_configs=[trace])  # fmt: skip
-        http = _LOOP_HTTP[loop] = _LoopHttp(session=session, turn=_Turn())
-    return http
 
 
 # --------------------------------------------------------------------------- errors
@@ -407,7 +193,7 @@ class ModelClient:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
-        self._spacing_clocks: dict[tuple, _SpacingClock] = {}  # request spacing across loops
+        self._spacing_clocks: dict[tuple, SpacingClock] = {}  # request spacing across loops
 
     def __getstate__(self) -> dict:
         return {"cache": self.cache, "retry_base_delay_s": self.retry_base_delay_s}
@@ -423,20 +209,12 @@ class ModelClient:
             state = self._loops[loop] = _LoopState()
         return state
 
-    def _limits(self, state: _LoopState, config: ModelConfig) -> _ModelLimits:
-        model = (config.model, config.api_base)
+    def _limits(self, state: _LoopState, config: ModelConfig) -> ModelLimits:
         key = limits_key(config)
         limits = state.limits.get(key)
         if limits is None:
-            limits = state.limits[key] = _ModelLimits(
-                semaphore=asyncio.Semaphore(max(1, config.max_concurrency)),
-                spacing=_RequestSpacing(
-                    config.requests_per_minute, self._spacing_clocks.setdefault(model, _SpacingClock())
-                )
-                if config.requests_per_minute
-                else None,
-                tokens=_TokenWindow(config.tokens_per_minute) if config.tokens_per_minute else None,
-            )
+            clock = self._spacing_clocks.setdefault((config.model, config.api_base), SpacingClock())
+            limits = state.limits[key] = model_limits(config, clock)
         return limits
 
     # ------------------------------------------------------------------ public
@@ -539,12 +317,7 @@ class ModelClient:
             cache.cache_dict.pop(key, None)
             getattr(cache, "ttl_dict", {}).pop(key, None)
         self._loops.pop(asyncio.get_running_loop(), None)
-        http = _LOOP_HTTP.pop(asyncio.get_running_loop(), None)
-        if http is not None:
-            try:
-                await http.session.close()
-            except Exception:  # closing is best effort
-                pass
+        await close_loop_http()
 
     # ------------------------------------------------------------------ internals
     def _backoff_s(self, attempt: int) -> float:
@@ -596,7 +369,7 @@ class ModelClient:
         request: ModelRequest,
         messages: list[dict],
         api_key: str | None,
-        limits: _ModelLimits,
+        limits: ModelLimits,
         attempt: int,
     ) -> Completion:
         reservation = None
@@ -605,9 +378,9 @@ class ModelClient:
             reservation = await limits.tokens.acquire(estimate + request.max_tokens)
         if limits.spacing is not None:
             await limits.spacing.acquire()
-        http = _loop_http()
-        call = _CallTurn(http.turn, limits.spacing)
-        token = _CALL.set(call)
+        http = loop_http()
+        call = CallTurn(http.turn, limits.spacing)
+        token = CURRENT_CALL.set(call)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(config.timeout_s):
@@ -636,7 +409,7 @@ class ModelClient:
             raise
         finally:
             call.give()
-            _CALL.reset(token)
+            CURRENT_CALL.reset(token)
             limits.uses_http_session = limits.uses_http_session or call.saw_http
         latency_ms = (time.perf_counter() - started) * 1000
         try:

@@ -199,9 +199,9 @@ def test_a_cancelled_leader_does_not_cancel_its_followers(humaneval):
 def test_tokens_per_minute_limit_delays_requests_past_the_budget(monkeypatch, humaneval):
     import time
 
-    from tasks.models import client as client_module
+    from tasks.models import limits as limits_module
 
-    monkeypatch.setattr(client_module._TokenWindow, "WINDOW_S", 0.5)  # a "minute" of 0.5 s
+    monkeypatch.setattr(limits_module.TokenWindow, "WINDOW_S", 0.5)  # a "minute" of 0.5 s
     client = ModelClient(cache=None)
     # each request reserves its ~170 input tokens + max_tokens 100: two fit in 600, not three
     config = ModelConfig("sim/small", tokens_per_minute=600)

@@ -263,7 +263,8 @@ def test_aclose_closes_the_sessions_litellm_opened_in_the_loop(server, humaneval
 
 # --------------------------------------------------------------------------- CPU turns
 def test_turns_are_given_back_after_answers_timeouts_and_refused_connections(server, humaneval):
-    from tasks.models import client as client_module
+    from tasks.models import limits as limits_module
+    from tasks.models import loop_http as loop_http_module
 
     server.faults(error_kind="slow", error_rate=0.5, slow_ms=2000, fault_seed=3)
     client = ModelClient(cache=None)
@@ -276,8 +277,8 @@ def test_turns_are_given_back_after_answers_timeouts_and_refused_connections(ser
             *(client.complete(good, r) for r in requests_for(humaneval, 12)),
             client.complete(refused, ModelRequest((("user", "nobody listens"),))),
         )
-        http = client_module._LOOP_HTTP[asyncio.get_running_loop()]
-        state = (http.turn.lock.locked(), client._state().limits[client_module.limits_key(good)])
+        http = loop_http_module.loop_http()
+        state = (http.turn.lock.locked(), client._state().limits[limits_module.limits_key(good)])
         await client.aclose()
         return results, state, http.session.closed
 
@@ -290,25 +291,25 @@ def test_turns_are_given_back_after_answers_timeouts_and_refused_connections(ser
 
 
 def test_a_turn_held_elsewhere_delays_a_call_but_never_blocks_it(server, humaneval, monkeypatch):
-    from tasks.models import client as client_module
+    from tasks.models import loop_http as loop_http_module
 
-    monkeypatch.setattr(client_module._Turn, "WAIT_LIMIT_S", 0.3)
+    monkeypatch.setattr(loop_http_module.CpuTurn, "WAIT_LIMIT_S", 0.3)
     server.faults()
     client = ModelClient(cache=None)
     config = config_for(server)
-    original_take = client_module._CallTurn.take
+    original_take = loop_http_module.CallTurn.take
     takes: list[bool] = []  # per take of the second call: did it get the turn?
 
     async def call_while_the_turn_is_held() -> object:
         await client.complete(config, ModelRequest((("user", "first, hooks seen"),)))
-        turn = client_module._LOOP_HTTP[asyncio.get_running_loop()].turn
+        turn = loop_http_module.loop_http().turn
         await turn.lock.acquire()  # e.g. a call stuck on a lock inside litellm, never giving it up
 
         async def recorded_take(call):
             await original_take(call)
             takes.append(call.held)
 
-        monkeypatch.setattr(client_module._CallTurn, "take", recorded_take)
+        monkeypatch.setattr(loop_http_module.CallTurn, "take", recorded_take)
         result = await client.complete(config, ModelRequest((("user", "second"),)))
         assert turn.lock.locked()  # still held by its owner: the call never took it from them
         turn.lock.release()
@@ -325,7 +326,7 @@ def test_a_turn_held_elsewhere_delays_a_call_but_never_blocks_it(server, humanev
 
 def test_each_http_call_takes_the_turn_before_sending_and_when_its_answer_arrives(server, humaneval):
     """The aiohttp hooks fire for litellm's requests: 2 turns per call, none kept afterwards."""
-    from tasks.models import client as client_module
+    from tasks.models import loop_http as loop_http_module
 
     server.faults(latency_ms=300)
     client = ModelClient(cache=None)
@@ -340,19 +341,19 @@ def test_each_http_call_takes_the_turn_before_sending_and_when_its_answer_arrive
     async def calls() -> list[float]:
         await client.complete(config, ModelRequest((("user", "warm, hooks seen"),)))
         gaps = []
-        turn = client_module._LOOP_HTTP[asyncio.get_running_loop()].turn
-        original_take = client_module._CallTurn.take
+        turn = loop_http_module.loop_http().turn
+        original_take = loop_http_module.CallTurn.take
 
         async def timed_take(call):
             await original_take(call)
             if call.held:
                 gaps.append(time.monotonic())
 
-        client_module._CallTurn.take = timed_take
+        loop_http_module.CallTurn.take = timed_take
         try:
             await asyncio.gather(*(one(i, r) for i, r in enumerate(requests_for(humaneval, 8))))
         finally:
-            client_module._CallTurn.take = original_take
+            loop_http_module.CallTurn.take = original_take
         assert not turn.lock.locked()
         await client.aclose()
         return gaps

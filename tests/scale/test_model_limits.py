@@ -69,12 +69,12 @@ def test_request_spacing_carries_over_from_one_event_loop_to_the_next():
     import asyncio
     import time
 
-    from tasks.models.client import _RequestSpacing, _SpacingClock
+    from tasks.models.limits import RequestSpacing, SpacingClock
 
-    shared = _SpacingClock()
-    asyncio.run(_RequestSpacing(120, shared).acquire())  # one chunk's loop sends a request
+    shared = SpacingClock()
+    asyncio.run(RequestSpacing(120, shared).acquire())  # one chunk's loop sends a request
     started = time.monotonic()
-    asyncio.run(_RequestSpacing(120, shared).acquire())  # the next chunk's fresh loop waits
+    asyncio.run(RequestSpacing(120, shared).acquire())  # the next chunk's fresh loop waits
     assert time.monotonic() - started >= 0.5  # 1.1 * 60/120 s after the first, less the gap
 
 
@@ -84,9 +84,9 @@ def test_requests_leave_one_interval_apart_however_late_they_were_released():
     import asyncio
     import time
 
-    from tasks.models.client import _RequestSpacing
+    from tasks.models.limits import RequestSpacing
 
-    spacing = _RequestSpacing(600)  # 0.11 s between requests
+    spacing = RequestSpacing(600)  # 0.11 s between requests
 
     async def three_late_requests() -> list[float]:
         for _ in range(3):
