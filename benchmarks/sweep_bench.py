@@ -226,7 +226,7 @@ def main(worker_reports: list | None = None) -> None:
     from distributed import Client, LocalCluster
 
     from flows.cluster import shared_prefect_api
-    from flows.sweep import CHUNKS_PER_LOCAL_WORKER, claim_run, make_task_runner, sweep
+    from flows.sweep import claim_run, local_cluster_kwargs, make_task_runner, sweep
     from tasks.storage import connect, run_query
     from tasks.storage.compact import compact_run
     from tasks.sweep_config import parse_yaml, resolve_document
@@ -242,8 +242,7 @@ def main(worker_reports: list | None = None) -> None:
                     "no_loops": args.no_loops, "store": str(store)}  # fmt: skip
     with shared_prefect_api():
         report["startup_prefect_api_s"] = time.perf_counter() - t0
-        with LocalCluster(n_workers=args.workers, threads_per_worker=CHUNKS_PER_LOCAL_WORKER, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+        with LocalCluster(**local_cluster_kwargs(args.workers)) as cluster, Client(cluster) as client:
             if args.no_loops:
                 client.run(_no_loops)
             client.run(_sample_executions)

@@ -69,18 +69,32 @@ class SweepSummary:
 CHUNKS_PER_LOCAL_WORKER = 2
 
 
+# Dask's statistical profiler samples every worker thread each 10 ms and keeps one call tree per
+# second for the last 1,000 s: memory that grows through a worker's first quarter hour and CPU
+# on every sample, for a dashboard that local sweeps do not start (BENCHMARKS.md, "Worker
+# memory"). A cluster the user brings keeps its own setting.
+LOCAL_WORKER_DASK_CONFIG = {"distributed": {"worker": {"profile": {"enabled": False}}}}
+
+
+def local_cluster_kwargs(workers: int | None = None) -> dict:
+    """``distributed.LocalCluster`` arguments for a sweep on this machine."""
+    import dask.config
+
+    return {
+        "n_workers": workers or max(os.cpu_count() or 1, 1),
+        "threads_per_worker": CHUNKS_PER_LOCAL_WORKER,
+        "processes": True,
+        "dashboard_address": None,
+        # handed by each Nanny to its worker process (a shallow merge there: the whole tree)
+        "config": dask.config.merge(dask.config.config, LOCAL_WORKER_DASK_CONFIG),
+    }
+
+
 def make_task_runner(dask_address: str | None = None, workers: int | None = None) -> DaskTaskRunner:
     if dask_address:
         return DaskTaskRunner(address=dask_address)
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": workers or max(os.cpu_count() or 1, 1),
-            "threads_per_worker": CHUNKS_PER_LOCAL_WORKER,
-            "processes": True,
-            "dashboard_address": None,
-        },
-    )
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs=local_cluster_kwargs(workers))  # fmt: skip
 
 
 class RunConflict(ValueError):
