@@ -38,8 +38,9 @@ import sweep_bench  # noqa: E402
 cloudpickle.register_pickle_by_value(sweep_bench)  # the workers cannot import benchmarks/
 
 
-def census() -> dict:
-    """This process's memory, by who holds it."""
+def census(trim: bool = False) -> dict:
+    """This process's memory, by who holds it; with ``trim``, also the resident size after
+    glibc's ``malloc_trim(0)`` hands the arenas' free pages back (the trim stays done)."""
     import ctypes
     import gc
     from collections import Counter
@@ -55,6 +56,10 @@ def census() -> dict:
     malloc = libc.mallinfo2()
     memory = psutil.Process().memory_full_info()
     objects = gc.get_objects()
+    trimmed = {}
+    if trim:
+        libc.malloc_trim(0)
+        trimmed = {"rss_after_trim_mb": round(psutil.Process().memory_info().rss / 2**20)}
     return {
         "rss_mb": round(memory.rss / 2**20),
         "uss_mb": round(memory.uss / 2**20),
@@ -63,6 +68,7 @@ def census() -> dict:
         "malloc_arena_mb": round(malloc.arena / 2**20, 1),
         "malloc_in_use_mb": round(malloc.uordblks / 2**20, 1),
         "malloc_mmap_mb": round(malloc.hblkhd / 2**20, 1),
+        **trimmed,
         "top_types": Counter(type(o).__name__ for o in objects).most_common(12),
     }
 
@@ -70,7 +76,7 @@ def census() -> dict:
 BASELINE_CHUNKS = 2  # --tracemalloc: what the worker holds after this many chunks is the baseline
 
 
-def _install_census(frames: int = 0) -> None:
+def _install_census(frames: int = 0, trim: bool = False) -> None:
     """In a worker: take a census wherever `run_chunk` records its resident size; with
     ``frames``, trace allocations (that many frames each) and keep a snapshot after the
     ``BASELINE_CHUNKS``-th chunk to compare the end of the sweep with."""
@@ -85,7 +91,7 @@ def _install_census(frames: int = 0) -> None:
         tracemalloc.start(frames)
 
     def resident_mb_and_census() -> float:
-        sweep.MEMORY_CENSUS.append(census())
+        sweep.MEMORY_CENSUS.append(census(trim))
         if frames and len(sweep.MEMORY_CENSUS) == BASELINE_CHUNKS:
             sweep.MEMORY_BASELINE = tracemalloc.take_snapshot()
         return resident_mb()
@@ -110,12 +116,12 @@ def _growth_since_baseline(top: int = 15) -> list[str]:
     return lines
 
 
-def _through_the_sweep(frames: int) -> None:
+def _through_the_sweep(frames: int, trim: bool) -> None:
     sample_executions, worker_report = sweep_bench._sample_executions, sweep_bench._worker_report
 
     def sample_and_census() -> None:
         sample_executions()
-        _install_census(frames)
+        _install_census(frames, trim)
 
     def report_with_census() -> dict:
         import tasks.sweep as sweep
@@ -153,6 +159,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--in-process", type=int, default=0, metavar="N", help="run N chunks in this process")
     parser.add_argument("--chunk-size", type=int, default=256, help="--in-process: items per chunk")
+    parser.add_argument("--malloc-trim", action="store_true",
+                        help="sweep mode: after each chunk's census, malloc_trim(0) and the resident size after it")  # fmt: skip
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="sweep mode: trace allocations in the workers (1-3 frames; slower) and print what grew")  # fmt: skip
     args, rest = parser.parse_known_args()
@@ -160,7 +168,7 @@ def main() -> None:
         _in_process(args.items, args.in_process, args.chunk_size)
     else:
         sys.argv = [sys.argv[0], "--items", str(args.items), "--workers", "2", "--no-loops", *rest]
-        _through_the_sweep(args.tracemalloc)
+        _through_the_sweep(args.tracemalloc, args.malloc_trim)
 
 
 if __name__ == "__main__":
