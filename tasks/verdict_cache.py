@@ -205,16 +205,29 @@ class CachedVerifier:
         if tests is None:  # nothing runs: not worth a lookup
             return self._verify(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
         key = verdict_key(program, tests, time_limits_s, limits, imports)
-        cached = self.cache.get(key)
+        cached = self._hit(key)
         if cached is not None:
-            with self._lock:
-                self.hits += 1
             return cached
         verdict = self._verify(program, tests, time_limits_s=time_limits_s, limits=limits, imports=imports)
         with self._lock:
             self.executions += 1
         self.cache.put(key, verdict)
         return verdict
+
+    def lookup(
+        self, program, tests, time_limits_s=None, *, limits: Limits | None = None, imports: str = "none"
+    ) -> Verdict | None:
+        """The cached verdict, or None; runs nothing (cheap enough for an event loop)."""
+        if tests is None:
+            return None
+        return self._hit(verdict_key(program, tests, time_limits_s, limits, imports))
+
+    def _hit(self, key: str) -> Verdict | None:
+        cached = self.cache.get(key)
+        if cached is not None:
+            with self._lock:
+                self.hits += 1
+        return cached
 
     def run_calls(
         self, program, tests, *, limits: Limits | None = None, imports: str = "none", stop_at_timeout: bool = False

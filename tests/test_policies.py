@@ -125,6 +125,44 @@ def test_a_verifier_that_raises_is_a_harness_error_row_not_a_dead_chunk():
     assert "SystemError" in result.verifications[0].verdict.first_failure
 
 
+def test_a_known_verdict_is_served_without_a_sandbox_slot_or_the_verifier():
+    model = ScriptedModel({("generator", "generate"): [code("return x + 1  # GOOD")]})
+    verifier = FunctionVerifier(judge=lambda program, tests: verdict(2, 2))
+    asked = []
+
+    def lookup(program, tests, time_limits_s):
+        asked.append(program)
+        return verdict(2, 2) if "GOOD" in program else None
+
+    async def item():
+        no_slots = asyncio.Semaphore(0)  # a verification that took a slot would wait forever
+        return await asyncio.wait_for(run_work_item(
+            run_id="r", problem=PROBLEM, spec=PolicySpec("standard"), seed=0, models=MODELS,
+            client=model, verifier=verifier, price_of=price_of, verify_slots=no_slots,
+            verdict_lookup=lookup,
+        ), timeout=10)  # fmt: skip
+
+    result = asyncio.run(item())
+    assert result.outcome.passed and result.outcome.suites_passed == (("base", True),)
+    assert verifier.calls == [] and verifier.hidden_programs == []  # the verifier never ran
+    assert len(asked) == len(PROBLEM.hidden_suites)  # standard verifies on the hidden suite only
+    assert [v.test_source for v in result.verifications] == ["hidden:base"]  # still recorded
+
+
+def test_a_lookup_that_raises_or_misses_falls_back_to_the_verifier():
+    model = ScriptedModel({("generator", "generate"): [code("return x + 1  # GOOD")]})
+    verifier = FunctionVerifier(judge=lambda program, tests: verdict(2, 2))
+
+    def broken_lookup(program, tests, time_limits_s):
+        raise OSError("database is locked")
+
+    result = asyncio.run(run_work_item(
+        run_id="r", problem=PROBLEM, spec=PolicySpec("standard"), seed=0, models=MODELS,
+        client=model, verifier=verifier, price_of=price_of, verdict_lookup=broken_lookup,
+    ))  # fmt: skip
+    assert result.outcome.passed and len(verifier.hidden_programs) == 1
+
+
 def test_model_error_ends_the_item_as_a_row_not_an_exception():
     model = ScriptedModel({("generator", "generate"): ["ERROR: 503 after 6 attempts"]})
     result = run(PolicySpec("standard"), model, FunctionVerifier())

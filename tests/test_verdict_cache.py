@@ -79,3 +79,20 @@ def test_call_outputs_are_cached_with_their_types_but_never_a_timeout(tmp_path):
     assert first == ("passed", "timeout", "no_result")
     fresh.run_calls(OUTPUTS, looping, limits=limits, stop_at_timeout=True)
     assert fresh.executions == 3
+
+
+def test_lookup_serves_known_verdicts_and_runs_nothing(tmp_path):
+    ran = []
+
+    def counted_verify(program, tests, time_limits_s=None, limits=None, imports="none"):
+        ran.append(program)
+        return Verdict(passed=True, status="passed", tests_total=2, tests_passed=2)
+
+    verifier = CachedVerifier(VerdictCache(tmp_path), counted_verify)
+    assert verifier.lookup(GOOD, TESTS, None) is None and ran == []  # unknown: nothing runs
+    verdict = verifier(GOOD, TESTS, None)
+    assert verifier.lookup(GOOD, TESTS, None) == verdict
+    assert verifier.lookup(GOOD, TESTS, (1.0, 1.0)) is None  # other limits, other verdict
+    assert verifier.lookup(GOOD, TESTS, None, limits=Limits(memory_mb=256)) is None
+    assert verifier.lookup(GOOD, None, None) is None  # nothing to run: never looked up
+    assert ran == [GOOD] and (verifier.executions, verifier.hits) == (1, 1)

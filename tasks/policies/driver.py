@@ -8,8 +8,8 @@ feeds the observation back, until the policy submits:
   provider behind ``ModelClient`` is asked for ``n`` in one request: litellm's custom providers
   and several OpenAI-compatible servers ignore ``n``, and separate requests keep the
   per-sample cache key and cost row.
-- ``Verify``: every program on the tests, concurrently within ``verify_slots``; one
-  ``VerificationEvent`` per program.
+- ``Verify``: every program on the tests, concurrently within ``verify_slots`` (a verdict
+  ``verdict_lookup`` already knows takes no slot); one ``VerificationEvent`` per program.
 - ``Execute``: every program on call inputs without expected values; one event per program.
 
 Then ``score_hidden`` runs the submission on the hidden suites — which no policy ever sees:
@@ -60,6 +60,10 @@ class ModelCaller(Protocol):
 
 
 Verifier = Callable[[str, "TestSpec | None", "tuple[float, ...] | None"], Verdict]
+VerdictLookup = Callable[[str, "TestSpec | None", "tuple[float, ...] | None"], "Verdict | None"]
+"""(program, tests, time limits) -> the verdict already known for them (a verdict cache), or None.
+Asked on the event loop before a program takes a sandbox slot: a known verdict costs no slot and
+no thread hop."""
 Executor = Callable[[str, CallTests], "tuple[tuple[str, ...], tuple[Any, ...]]"]
 """(program, call tests) -> (per-input status, per-input returned value)."""
 PriceOf = Callable[[ModelConfig, int, int], "tuple[float, float | None]"]
@@ -96,10 +100,11 @@ def default_executor(program: str, tests: CallTests, stop_at_timeout: bool = Fal
 class _Performer:
     """Performs one work item's actions and keeps its event log."""
 
-    def __init__(self, problem, seed, models, client, verifier, executor, price_of, settings, slots):
+    def __init__(self, problem, seed, models, client, verifier, executor, price_of, settings, slots,
+                 lookup: VerdictLookup | None = None):  # fmt: skip
         self.problem, self.seed, self.models, self.client = problem, seed, models, client
         self.verifier, self.executor, self.price_of = verifier, executor, price_of
-        self.settings, self.slots = settings, slots
+        self.settings, self.slots, self.lookup = settings, slots, lookup
         self.calls: list[ModelCallEvent] = []
         self.verifications: list[VerificationEvent] = []
         self.verdict_memo: dict[tuple, Verdict] = {}
@@ -117,7 +122,18 @@ class _Performer:
         except Exception as error:  # the harness failed, not the program: a row, not a dead chunk
             return Verdict(False, HARNESS_ERROR, 0, 0, f"{type(error).__name__}: {error}"[:500])
 
+    def _known_verdict(self, program: str, tests, time_limits_s) -> Verdict | None:
+        if self.lookup is None:
+            return None
+        try:
+            return self.lookup(program, tests, time_limits_s)
+        except Exception:  # an unreadable cache: the verifier decides
+            return None
+
     async def verify_one(self, program: str, tests, time_limits_s) -> Verdict:
+        known = self._known_verdict(program, tests, time_limits_s)
+        if known is not None:
+            return known
         return await self._in_slot(self._verify_or_harness_error, program, tests, time_limits_s)
 
     def _tree(self, node) -> dict:
@@ -251,11 +267,12 @@ async def run_work_item(
     settings: GenerationSettings = GenerationSettings(),
     verify_slots: asyncio.Semaphore | None = None,
     executor: Executor | None = None,
+    verdict_lookup: VerdictLookup | None = None,
 ) -> WorkItemResult:
     policy = build_policy(spec)
     started_at_s = time.time()
     performer = _Performer(problem, seed, models, client, verifier, executor or default_executor,
-                           price_of, settings, verify_slots)  # fmt: skip
+                           price_of, settings, verify_slots, verdict_lookup)  # fmt: skip
     state = policy.start(problem, seed)
     observation = None
     submit = Submit(program=None, error=f"policy stopped after {MAX_STEPS} steps")
