@@ -11,7 +11,12 @@
   ``RETRY.base_delay_s`` (module-level, 0.5 s) unless ``ModelClient(retry_base_delay_s=...)``
   is given; tests set either to 0.
 - **Limits, per (model, api_base, its limits) and per event loop:** at most
-  ``config.max_concurrency`` calls in flight; with ``requests_per_minute`` requests
+  ``config.max_concurrency`` requests in flight at the provider. Once a model's calls are seen
+  to go through the shared HTTP session, a call holds its slot only from the moment its
+  request leaves until the response headers arrive (aiohttp's hooks, ``tasks.models.loop_http``):
+  litellm's work before and after runs outside it, and the wait for a slot does not count
+  against the call's timeout nor its ``latency_ms``. Other calls (an in-process provider, a
+  model's first calls) hold the slot through the whole attempt. With ``requests_per_minute`` requests
   leave 1.1 * 60/rpm s apart (a 10 % margin against send-time jitter), so no window of 60 s
   sees more than rpm of them, nor any 1 s window more than rpm/60. The spacing is enforced
   twice (``tasks.models.limits.RequestSpacing``): before the call, and again in aiohttp's
@@ -25,7 +30,8 @@
   serve many loops (Dask workers).
 - **Per-call timeout** ``config.timeout_s`` (asyncio-enforced, also handed to litellm).
   ``Completion.attempts`` counts tries at the provider (0 for a cache hit);
-  ``latency_ms`` is the final attempt's wall time (the cache lookup's for a hit).
+  ``latency_ms`` is the final attempt's wall time, without its wait for a concurrency slot (the
+  cache lookup's for a hit).
 - **Cache:** a hit (``ResponseCache``, keyed by ``ModelRequest.cache_key(config.model)``) returns
   ``cached=True``, ``cost_usd=0`` and the tokens as originally counted, with no provider call.
   Identical requests in flight at the same time in one loop share one provider call (the
@@ -346,8 +352,11 @@ class ModelClient:
             if pause_s > 0:
                 await asyncio.sleep(pause_s)
             try:
-                async with limits.semaphore:
+                if limits.uses_http_session:  # the slot is taken in the request hooks (loop_http)
                     return await self._attempt(config, request, messages, api_key, limits, attempts)
+                async with limits.semaphore:
+                    return await self._attempt(config, request, messages, api_key, limits, attempts,
+                                               slot_held=True)  # fmt: skip
             except Exception as error:  # noqa: BLE001 - every fault becomes data
                 failure = _classify(error)
             if not failure.retryable or attempts > config.max_retries:
@@ -371,6 +380,7 @@ class ModelClient:
         api_key: str | None,
         limits: ModelLimits,
         attempt: int,
+        slot_held: bool = False,
     ) -> Completion:
         reservation = None
         if limits.tokens is not None:
@@ -379,11 +389,11 @@ class ModelClient:
         if limits.spacing is not None:
             await limits.spacing.acquire()
         http = loop_http()
-        call = CallTurn(http.turn, limits.spacing)
+        call = CallTurn(http.turn, limits.spacing, None if slot_held else limits.semaphore)
         token = CURRENT_CALL.set(call)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(config.timeout_s):
+            async with asyncio.timeout(config.timeout_s) as call.deadline:
                 if limits.uses_http_session:
                     await call.take()
                 response = await litellm.acompletion(
@@ -409,9 +419,12 @@ class ModelClient:
             raise
         finally:
             call.give()
+            call.leave_slot()
             CURRENT_CALL.reset(token)
-            limits.uses_http_session = limits.uses_http_session or call.saw_http
-        latency_ms = (time.perf_counter() - started) * 1000
+            # the model's latest call decides: a call that never reached the session (an
+            # in-process provider, another transport) sends the next ones back to whole-call slots
+            limits.uses_http_session = call.saw_http
+        latency_ms = (time.perf_counter() - started - call.slot_wait_s) * 1000
         try:
             text = response.choices[0].message.content or ""
         except (AttributeError, IndexError, TypeError) as error:

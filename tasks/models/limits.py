@@ -103,7 +103,7 @@ class ModelLimits:
     spacing: RequestSpacing | None
     tokens: TokenWindow | None
     paused_until: float = 0.0  # monotonic time before which no request is sent (Retry-After)
-    uses_http_session: bool = False  # a call was seen going through the shared aiohttp session
+    uses_http_session: bool = False  # the latest call went through the shared aiohttp session
 
 
 def limits_key(config: ModelConfig) -> tuple:

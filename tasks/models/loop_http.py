@@ -2,7 +2,10 @@
 
 ``loop_http()`` returns the running loop's ``LoopHttp``: the session handed to litellm as
 ``shared_session`` and the loop's ``CpuTurn``. The session's trace hooks give a call's turn up
-when its HTTP request starts and take it again when the response headers arrive; the request
+when its HTTP request starts and take it again when the response headers arrive. Between the
+two the call may hold one of its model's concurrency slots (``CallTurn.slots``): taken when
+the request starts, given back when the headers arrive or the request fails, so litellm's own
+work before and after a request never holds a slot a ready request could use. The request
 start hook also holds the request for its model's spacing (``tasks.models.limits.RequestSpacing``).
 A call publishes itself to the hooks in ``CURRENT_CALL``.
 """
@@ -45,15 +48,47 @@ class CpuTurn:
 
 
 class CallTurn:
-    """One call's state for the aiohttp hooks: its CPU turn and its model's request spacing."""
+    """One call's state for the aiohttp hooks: its CPU turn, its model's request spacing and,
+    when ``slots`` is given, its model's concurrency slots, held only while a request is out.
 
-    __slots__ = ("turn", "held", "saw_http", "spacing")
+    ``deadline``: the call's ``asyncio.timeout``, stopped while the call waits for a slot, so
+    a queue of ready requests never counts against their timeouts (the same as a wait for the
+    slot before the call); ``slot_wait_s`` sums those waits."""
 
-    def __init__(self, turn: CpuTurn, spacing: RequestSpacing | None = None) -> None:
+    __slots__ = ("turn", "held", "saw_http", "spacing", "slots", "in_slot", "deadline", "slot_wait_s")
+
+    def __init__(self, turn: CpuTurn, spacing: RequestSpacing | None = None,
+                 slots: asyncio.Semaphore | None = None) -> None:  # fmt: skip
         self.turn = turn
         self.held = False
         self.saw_http = False
         self.spacing = spacing
+        self.slots = slots
+        self.in_slot = False
+        self.deadline: asyncio.Timeout | None = None
+        self.slot_wait_s = 0.0
+
+    async def enter_slot(self) -> None:
+        if self.slots is None or self.in_slot:
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        when = self.deadline.when() if self.deadline is not None else None
+        if when is not None:
+            self.deadline.reschedule(None)  # the clock stops while the call waits for a slot
+        try:
+            await self.slots.acquire()
+        finally:
+            waited = loop.time() - started
+            self.slot_wait_s += waited
+            if when is not None:
+                self.deadline.reschedule(when + waited)
+        self.in_slot = True
+
+    def leave_slot(self) -> None:
+        if self.in_slot:
+            self.in_slot = False
+            self.slots.release()
 
     async def take(self) -> None:
         if self.held:
@@ -79,7 +114,8 @@ async def _on_request_start(session, context, params) -> None:
     call = CURRENT_CALL.get()
     if call is not None:
         call.saw_http = True
-        call.give()
+        call.give()  # before any wait: a call waiting for a slot must not hold up the others' work
+        await call.enter_slot()
         if call.spacing is not None:
             await call.spacing.leave()
 
@@ -87,7 +123,14 @@ async def _on_request_start(session, context, params) -> None:
 async def _on_request_end(session, context, params) -> None:
     call = CURRENT_CALL.get()
     if call is not None:
+        call.leave_slot()
         await call.take()
+
+
+async def _on_request_exception(session, context, params) -> None:
+    call = CURRENT_CALL.get()
+    if call is not None:
+        call.leave_slot()
 
 
 @dataclass
@@ -119,6 +162,7 @@ def loop_http() -> LoopHttp:
         trace = aiohttp.TraceConfig()
         trace.on_request_start.append(_on_request_start)
         trace.on_request_end.append(_on_request_end)
+        trace.on_request_exception.append(_on_request_exception)
         # The connector settings litellm gives its own sessions; TLS settings (litellm.ssl_verify,
         # SSL_CERT_FILE) are applied per request by litellm's transport, shared session or not.
         connector = aiohttp.TCPConnector(

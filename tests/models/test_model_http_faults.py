@@ -362,3 +362,44 @@ def test_each_http_call_takes_the_turn_before_sending_and_when_its_answer_arrive
     assert sorted(finished) == list(range(8))
     # each call took the turn before it started and again when its answer came
     assert len(turns) == 16, len(turns)
+
+
+
+def test_a_slot_is_held_only_while_a_request_is_out_and_its_wait_is_not_timed(server, humaneval):
+    """max_concurrency counts requests at the provider: a call's slot is free again when its
+    answer's headers arrive, so the next request leaves while litellm still works on the answer
+    (made slow here: 400 ms after each answer), and a call waiting for a slot spends neither its
+    timeout nor its latency on the wait."""
+    from tasks.models import loop_http as loop_http_module
+
+    server.faults(latency_ms=300)
+    client = ModelClient(cache=None)
+    config = config_for(server, max_concurrency=1, timeout_s=1.2, max_retries=0)
+
+    async def calls() -> tuple[list, float]:
+        await client.complete(config, ModelRequest((("user", "warm, hooks seen"),)))
+        original_take = loop_http_module.CallTurn.take
+
+        async def slow_work_on_the_answer(call):
+            await original_take(call)
+            if call.saw_http:  # the response-headers hook
+                await asyncio.sleep(0.4)
+
+        loop_http_module.CallTurn.take = slow_work_on_the_answer
+        started = time.monotonic()
+        try:
+            results = await asyncio.gather(*(client.complete(config, r) for r in requests_for(humaneval, 4)))
+        finally:
+            loop_http_module.CallTurn.take = original_take
+        elapsed = time.monotonic() - started
+        await client.aclose()
+        return results, elapsed
+
+    results, elapsed = asyncio.run(calls())
+    # the last call waited ~0.9 s for its slot and then took ~0.75 s: over its 1.2 s timeout
+    assert [r.error for r in results] == [None] * 4
+    assert server.stats()["max_in_flight"] == 1
+    # 4 x 300 ms at the server back to back, then the last answer's 400 ms (~1.6 s); a slot
+    # held through litellm's work would take 4 x 700 ms
+    assert elapsed < 2.3, elapsed
+    assert max(r.latency_ms for r in results) < 1300  # each call's own time, not the queue's
