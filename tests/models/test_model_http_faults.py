@@ -364,7 +364,6 @@ def test_each_http_call_takes_the_turn_before_sending_and_when_its_answer_arrive
     assert len(turns) == 16, len(turns)
 
 
-
 def test_a_slot_is_held_only_while_a_request_is_out_and_its_wait_is_not_timed(server, humaneval):
     """max_concurrency counts requests at the provider: a call's slot is free again when its
     answer's headers arrive, so the next request leaves while litellm still works on the answer
