@@ -342,12 +342,12 @@ def _loop_verify_slots(concurrency: int) -> asyncio.Semaphore:
 
 async def run_chunk_items(
     chunk: ChunkSpec, client, verifier, price_of, executor=None, *, close_client: bool = True,
-    verdict_lookup=None,
+    verdict_lookup=None, calls_lookup=None,
 ) -> list[WorkItemResult]:
     """Every work item of ``chunk``, ``item_concurrency`` at a time; ``close_client``: close
     the model client's HTTP sessions in this loop at the end (for a loop that ends with it);
-    ``verdict_lookup``: known verdicts, answered without a sandbox slot
-    (``tasks.policies.driver.VerdictLookup``)."""
+    ``verdict_lookup``, ``calls_lookup``: known verdicts and call runs, answered without a
+    sandbox slot (``tasks.policies.driver.VerdictLookup``, ``CallsLookup``)."""
     by_id = {problem.task_id: problem for problem in chunk.problems}
     item_slots = asyncio.Semaphore(chunk.item_concurrency)
     verify_slots = _loop_verify_slots(chunk.verify_concurrency or os.cpu_count() or 2)
@@ -367,6 +367,7 @@ async def run_chunk_items(
                 verify_slots=verify_slots,
                 executor=executor,
                 verdict_lookup=verdict_lookup,
+                calls_lookup=calls_lookup,
             )
 
     try:
@@ -449,12 +450,17 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     def known_verdict(program, tests, time_limits_s):
         return cached_verify.lookup(program, tests, time_limits_s, limits=chunk.limits, imports=chunk.imports)
 
+    def known_calls(program, tests, stop_at_timeout):
+        return cached_verify.lookup_calls(
+            program, tests, limits=chunk.limits, imports=chunk.imports, stop_at_timeout=stop_at_timeout
+        )
+
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
     started = time.time()
     results = run_in_process_loop(
         run_chunk_items(chunk, client, verifier, _price_of, executor, close_client=False,
-                        verdict_lookup=known_verdict)  # fmt: skip
+                        verdict_lookup=known_verdict, calls_lookup=known_calls)  # fmt: skip
     )
     policy_done = time.time()
     write_chunk(chunk.store, results)

@@ -187,6 +187,11 @@ def _storable_calls(statuses: tuple[str, ...]) -> bool:
     return not ({CRASHED, NO_RESULT, TIMEOUT} & set(statuses))
 
 
+def _calls_key(program, tests, limits: Limits | None, imports: str, stop_at_timeout: bool) -> str:
+    verdict = verdict_key(program, tests, None, limits, imports)
+    return hashlib.sha256(f"calls\0{int(stop_at_timeout)}\0{verdict}".encode()).hexdigest()
+
+
 class CachedVerifier:
     """``verify`` with a verdict cache in front; counts what it ran and what it served."""
 
@@ -222,6 +227,21 @@ class CachedVerifier:
             return None
         return self._hit(verdict_key(program, tests, time_limits_s, limits, imports))
 
+    def lookup_calls(
+        self, program, tests, *, limits: Limits | None = None, imports: str = "none", stop_at_timeout: bool = False
+    ) -> tuple[tuple[str, ...], tuple] | None:
+        """``run_calls``' cached statuses and values, or None; runs nothing (as ``lookup``)."""
+        if not tests.inputs:
+            return (), ()
+        return self._calls_hit(_calls_key(program, tests, limits, imports, stop_at_timeout))
+
+    def _calls_hit(self, key: str) -> tuple[tuple[str, ...], tuple] | None:
+        cached = self.cache.get_calls(key)
+        if cached is not None:
+            with self._lock:
+                self.hits += 1
+        return cached
+
     def _hit(self, key: str) -> Verdict | None:
         cached = self.cache.get(key)
         if cached is not None:
@@ -237,13 +257,9 @@ class CachedVerifier:
 
         if not tests.inputs:
             return (), ()
-        key = hashlib.sha256(
-            f"calls\0{int(stop_at_timeout)}\0{verdict_key(program, tests, None, limits, imports)}".encode()
-        ).hexdigest()
-        cached = self.cache.get_calls(key)
+        key = _calls_key(program, tests, limits, imports, stop_at_timeout)
+        cached = self._calls_hit(key)
         if cached is not None:
-            with self._lock:
-                self.hits += 1
             return cached
         statuses, values = run_calls(program, tests, limits=limits, imports=imports, stop_at_timeout=stop_at_timeout)
         with self._lock:

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from tasks.policies import POLICIES, UnknownPolicy, build_policy, parse_policy_spec
-from tasks.policies.engine import Generate, Generated, NodeRef, Policy, Submit, Verified, Verify
+from sandbox.types import CallTests
+from tasks.policies.engine import Execute, Generate, Generated, NodeRef, Policy, Submit, Verified, Verify
 from tasks.policies.driver import run_work_item
 from tasks.records import PolicySpec
 from policy_scripts import (
@@ -161,6 +162,68 @@ def test_a_lookup_that_raises_or_misses_falls_back_to_the_verifier():
         client=model, verifier=verifier, price_of=price_of, verdict_lookup=broken_lookup,
     ))  # fmt: skip
     assert result.outcome.passed and len(verifier.hidden_programs) == 1
+
+
+class _ExecuteTwice(Policy):
+    """Runs "p" and "q" on two call inputs, then submits the good program."""
+
+    name = "execute_twice"
+
+    def start(self, problem, seed):
+        return 0
+
+    def step(self, state, observation):
+        if state == 0:
+            return 1, Execute(("p", "q"), CallTests("f", ((1,), (2,))), stop_at_timeout=True)
+        return state, Submit(code("return x + 1  # GOOD"))
+
+
+def _run_execute_twice(executor, calls_lookup, verify_slots=None):
+    verifier = FunctionVerifier(judge=lambda program, tests: verdict(2, 2))
+    POLICIES["execute_twice"] = _ExecuteTwice
+    try:
+        return asyncio.run(asyncio.wait_for(run_work_item(
+            run_id="r", problem=PROBLEM, spec=PolicySpec("execute_twice"), seed=0, models=MODELS,
+            client=ScriptedModel({}), verifier=verifier, price_of=price_of, verify_slots=verify_slots,
+            executor=executor, verdict_lookup=lambda *args: verdict(2, 2), calls_lookup=calls_lookup,
+        ), timeout=10))  # fmt: skip
+    finally:
+        del POLICIES["execute_twice"]
+
+
+def test_known_call_runs_are_served_without_a_sandbox_slot_or_the_executor():
+    executed, asked = [], []
+
+    def executor(program, tests, stop_at_timeout=False):
+        executed.append(program)
+        return ("passed", "passed"), (2, 3)
+
+    def lookup(program, tests, stop_at_timeout):
+        asked.append((program, tests.inputs, stop_at_timeout))
+        return ("passed", "failed"), ({"p": 2, "q": 0}[program], None)
+
+    result = _run_execute_twice(executor, lookup, verify_slots=asyncio.Semaphore(0))  # a slot: waits forever
+    assert executed == [] and asked == [("p", ((1,), (2,)), True), ("q", ((1,), (2,)), True)]
+    runs = [v for v in result.verifications if v.phase == "execute"]
+    assert [v.verdict.test_statuses for v in runs] == [("passed", "failed")] * 2  # still recorded
+    assert [v.sample_index for v in runs] == [0, 1] and result.outcome.passed
+
+
+def test_a_calls_lookup_that_raises_or_misses_falls_back_to_the_executor():
+    executed = []
+
+    def executor(program, tests, stop_at_timeout=False):
+        executed.append(program)
+        return ("passed", "passed"), (2, 3)
+
+    def lookup(program, tests, stop_at_timeout):
+        if program == "p":
+            raise OSError("database is locked")
+        return None
+
+    result = _run_execute_twice(executor, lookup)
+    assert executed == ["p", "q"]
+    assert [v.verdict.tests_passed for v in result.verifications if v.phase == "execute"] == [2, 2]
 
 
 def test_model_error_ends_the_item_as_a_row_not_an_exception():

@@ -152,3 +152,44 @@ def test_funcoder_runs_each_candidate_input_and_unit_suite_at_most_once(store):
         select count(*), count(*) filter (where duration_ms > 0) from verifications
         where policy = 'funcoder' and phase = 'execute'""")
     assert executes > 0 and timed == executes
+
+
+class _NoSlot:
+    """A sandbox slot that may not be taken: what a cached rerun must never need."""
+
+    async def __aenter__(self):
+        raise AssertionError("a cached rerun took a sandbox slot")
+
+    async def __aexit__(self, *exc_info):
+        return False
+
+
+def test_a_cached_rerun_takes_no_sandbox_slot_and_runs_nothing(store, tmp_path, monkeypatch):
+    """Every verification and call run of the second run comes from the verdict cache on the
+    event loop: none waits for a sandbox slot or a thread (funcoder executes, codet verifies
+    generated tests, both score on the hidden suites)."""
+    import tasks.models.sim as sim
+    import tasks.sweep as sweep
+
+    monkeypatch.setitem(sim.MUTATION_WEIGHTS, "infinite_loop", 0.0)  # a timeout is never cached
+    models = RoleModels(ModelConfig("sim/small"), ModelConfig("sim/large"))
+    specs = [parse_policy_spec(name) for name in ("funcoder:planner=sim/large", "codet")]
+    problems = load_benchmark("humaneval").problems[:PROBLEMS_PER_BENCHMARK]
+    items = every_item(problems, specs, models)
+
+    def run(run_id: str):
+        chunks = chunk_work_items(run_id, str(store), problems, items, chunk_size=len(items),
+                                  cache_dir=str(tmp_path / "cache"))  # fmt: skip
+        return [run_chunk(chunk) for chunk in chunks]
+
+    [first] = run("cached-first")
+    assert first.sandbox_executions > 0
+    monkeypatch.setattr(sweep, "_loop_verify_slots", lambda concurrency: _NoSlot())
+    [again] = run("cached-again")
+    assert again.sandbox_executions == 0 and again.verdicts_cached >= first.sandbox_executions
+    columns = "task_id, policy, seed, passed, status, final_program"
+    assert rows(store, f"select {columns} from outcomes where run_id = 'cached-first' order by all") == rows(
+        store, f"select {columns} from outcomes where run_id = 'cached-again' order by all"
+    )
+    [(executes,)] = rows(store, "select count(*) from verifications where run_id = 'cached-again' and phase = 'execute'")
+    assert executes > 0  # funcoder's call runs were among what the cache answered

@@ -96,3 +96,23 @@ def test_lookup_serves_known_verdicts_and_runs_nothing(tmp_path):
     assert verifier.lookup(GOOD, TESTS, None, limits=Limits(memory_mb=256)) is None
     assert verifier.lookup(GOOD, None, None) is None  # nothing to run: never looked up
     assert ran == [GOOD] and (verifier.executions, verifier.hits) == (1, 1)
+
+
+def test_lookup_calls_serves_known_call_runs_and_runs_nothing(tmp_path):
+    from sandbox.types import CallTests
+
+    tests, limits = CallTests("f", ((1,), (2,))), Limits(timeout_s=0.5)
+    verifier = CachedVerifier(VerdictCache(tmp_path))
+    assert verifier.lookup_calls(OUTPUTS, tests, limits=limits, stop_at_timeout=True) is None
+    assert verifier.executions == 0  # unknown: nothing ran
+    statuses, values = verifier.run_calls(OUTPUTS, tests, limits=limits, stop_at_timeout=True)
+    known = verifier.lookup_calls(OUTPUTS, tests, limits=limits, stop_at_timeout=True)
+    assert known is not None and known[0] == statuses and known[1][1][:4] == values[1][:4]
+    assert verifier.lookup_calls(OUTPUTS, tests, limits=limits) is None  # the full run: its own entry
+    assert verifier.lookup_calls(OUTPUTS, tests, limits=Limits(timeout_s=1.0), stop_at_timeout=True) is None
+    assert verifier.lookup_calls(OUTPUTS, CallTests("f", ()), limits=limits) == ((), ())  # nothing to run
+    assert (verifier.executions, verifier.hits) == (1, 1)
+    looping = CallTests("f", ((9,),))
+    verifier.run_calls(OUTPUTS, looping, limits=limits, stop_at_timeout=True)
+    # A run with a timeout is never kept, so never known.
+    assert verifier.lookup_calls(OUTPUTS, looping, limits=limits, stop_at_timeout=True) is None

@@ -10,7 +10,8 @@ feeds the observation back, until the policy submits:
   per-sample cache key and cost row.
 - ``Verify``: every program on the tests, concurrently within ``verify_slots`` (a verdict
   ``verdict_lookup`` already knows takes no slot); one ``VerificationEvent`` per program.
-- ``Execute``: every program on call inputs without expected values; one event per program.
+- ``Execute``: every program on call inputs without expected values, within the same slots (a
+  run ``calls_lookup`` already knows takes none); one event per program.
 
 Then ``score_hidden`` runs the submission on the hidden suites — which no policy ever sees:
 they are used there, after the loop, and nowhere else. A failed model call is data (the policy
@@ -66,6 +67,9 @@ Asked on the event loop before a program takes a sandbox slot: a known verdict c
 no thread hop."""
 Executor = Callable[[str, CallTests], "tuple[tuple[str, ...], tuple[Any, ...]]"]
 """(program, call tests) -> (per-input status, per-input returned value)."""
+CallsLookup = Callable[[str, CallTests, bool], "tuple[tuple[str, ...], tuple[Any, ...]] | None"]
+"""(program, call tests, stop_at_timeout) -> the statuses and values an ``Executor`` already
+returned for them (a verdict cache), or None; asked on the event loop as ``VerdictLookup`` is."""
 PriceOf = Callable[[ModelConfig, int, int], "tuple[float, float | None]"]
 """(config, input_tokens, output_tokens) -> (list-price cost_usd, cost_weight)."""
 
@@ -101,10 +105,10 @@ class _Performer:
     """Performs one work item's actions and keeps its event log."""
 
     def __init__(self, problem, seed, models, client, verifier, executor, price_of, settings, slots,
-                 lookup: VerdictLookup | None = None):  # fmt: skip
+                 lookup: VerdictLookup | None = None, calls_lookup: CallsLookup | None = None):  # fmt: skip
         self.problem, self.seed, self.models, self.client = problem, seed, models, client
         self.verifier, self.executor, self.price_of = verifier, executor, price_of
-        self.settings, self.slots, self.lookup = settings, slots, lookup
+        self.settings, self.slots, self.lookup, self.calls_lookup = settings, slots, lookup, calls_lookup
         self.calls: list[ModelCallEvent] = []
         self.verifications: list[VerificationEvent] = []
         self.verdict_memo: dict[tuple, Verdict] = {}
@@ -212,12 +216,27 @@ class _Performer:
             statuses, values = tuple(HARNESS_ERROR for _ in tests.inputs), (None,) * len(tests.inputs)
         return CandidateOutputs(tuple(statuses), tuple(values)), (time.perf_counter() - started) * 1000
 
+    def _known_outputs(self, program: str, tests: CallTests, stop_at_timeout: bool):
+        if self.calls_lookup is None:
+            return None
+        started = time.perf_counter()
+        try:
+            known = self.calls_lookup(program, tests, stop_at_timeout)
+        except Exception:  # an unreadable cache: the executor decides
+            return None
+        if known is None:
+            return None
+        return CandidateOutputs(tuple(known[0]), tuple(known[1])), (time.perf_counter() - started) * 1000
+
+    async def execute_one(self, program: str, tests: CallTests, stop_at_timeout: bool):
+        known = self._known_outputs(program, tests, stop_at_timeout)
+        if known is not None:
+            return known
+        return await self._in_slot(self._execute_or_harness_error, program, tests, stop_at_timeout)
+
     async def execute(self, action: Execute) -> Executed:
         runs = await asyncio.gather(
-            *(
-                self._in_slot(self._execute_or_harness_error, p, action.tests, action.stop_at_timeout)
-                for p in action.programs
-            )
+            *(self.execute_one(p, action.tests, action.stop_at_timeout) for p in action.programs)
         )
         outputs = [output for output, _ in runs]
         indices = action.sample_indices or range(len(action.programs))
@@ -268,11 +287,12 @@ async def run_work_item(
     verify_slots: asyncio.Semaphore | None = None,
     executor: Executor | None = None,
     verdict_lookup: VerdictLookup | None = None,
+    calls_lookup: CallsLookup | None = None,
 ) -> WorkItemResult:
     policy = build_policy(spec)
     started_at_s = time.time()
     performer = _Performer(problem, seed, models, client, verifier, executor or default_executor,
-                           price_of, settings, verify_slots, verdict_lookup)  # fmt: skip
+                           price_of, settings, verify_slots, verdict_lookup, calls_lookup)  # fmt: skip
     state = policy.start(problem, seed)
     observation = None
     submit = Submit(program=None, error=f"policy stopped after {MAX_STEPS} steps")
