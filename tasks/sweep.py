@@ -340,21 +340,23 @@ def _loop_verify_slots(concurrency: int) -> asyncio.Semaphore:
     return by_size[concurrency]
 
 
-async def run_chunk_items(
-    chunk: ChunkSpec, client, verifier, price_of, executor=None, *, close_client: bool = True,
+async def each_chunk_item(
+    chunk: ChunkSpec, client, verifier, price_of, executor=None, *, on_result, close_client: bool = True,
     verdict_lookup=None, calls_lookup=None,
-) -> list[WorkItemResult]:
-    """Every work item of ``chunk``, ``item_concurrency`` at a time; ``close_client``: close
-    the model client's HTTP sessions in this loop at the end (for a loop that ends with it);
-    ``verdict_lookup``, ``calls_lookup``: known verdicts and call runs, answered without a
-    sandbox slot (``tasks.policies.driver.VerdictLookup``, ``CallsLookup``)."""
+) -> None:
+    """Run every work item of ``chunk``, ``item_concurrency`` at a time, and hand each result
+    to ``on_result(index, result)`` (on the loop, in the order items finish) as soon as its item
+    finishes, keeping none. ``close_client``: close the model client's HTTP sessions in this
+    loop at the end (for a loop that ends with it); ``verdict_lookup``, ``calls_lookup``: known
+    verdicts and call runs, answered without a sandbox slot
+    (``tasks.policies.driver.VerdictLookup``, ``CallsLookup``)."""
     by_id = {problem.task_id: problem for problem in chunk.problems}
     item_slots = asyncio.Semaphore(chunk.item_concurrency)
     verify_slots = _loop_verify_slots(chunk.verify_concurrency or os.cpu_count() or 2)
 
-    async def run_one(item: WorkItem) -> WorkItemResult:
+    async def run_one(index: int, item: WorkItem) -> None:
         async with item_slots:
-            return await run_work_item(
+            on_result(index, await run_work_item(
                 run_id=chunk.run_id,
                 problem=by_id[item.task_id],
                 spec=item.policy,
@@ -368,14 +370,27 @@ async def run_chunk_items(
                 executor=executor,
                 verdict_lookup=verdict_lookup,
                 calls_lookup=calls_lookup,
-            )
+            ))  # fmt: skip
 
     try:
-        return list(await asyncio.gather(*(run_one(item) for item in chunk.items)))
+        await asyncio.gather(*(run_one(index, item) for index, item in enumerate(chunk.items)))
     finally:
         closer = getattr(client, "aclose", None)
         if close_client and closer is not None:  # the model client's HTTP sessions belong to this loop
             await closer()
+
+
+async def run_chunk_items(
+    chunk: ChunkSpec, client, verifier, price_of, executor=None, **options
+) -> list[WorkItemResult]:
+    """``each_chunk_item``'s results, in the chunk's item order."""
+    results: list = [None] * len(chunk.items)
+
+    def keep(index: int, result: WorkItemResult) -> None:
+        results[index] = result
+
+    await each_chunk_item(chunk, client, verifier, price_of, executor, on_result=keep, **options)
+    return results
 
 
 # Where this worker process's chunk time went (read by benchmarks/sweep_bench.py): per chunk,
@@ -434,7 +449,7 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     """Run every work item of the chunk and commit the results to the store."""
     import time
 
-    from tasks.storage import write_chunk
+    from tasks.storage import ChunkParquet, write_chunk_parquet
 
     chunk = _shared_items(chunk)
     cached_verify = _verifier(chunk.cache_dir)
@@ -457,26 +472,28 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
 
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
+    # Each result is encoded into the chunk's files as its item finishes; none is kept whole.
+    finished = ChunkParquet((chunk.run_id, *item.key) for item in chunk.items)
     started = time.time()
-    results = run_in_process_loop(
-        run_chunk_items(chunk, client, verifier, _price_of, executor, close_client=False,
+    run_in_process_loop(
+        each_chunk_item(chunk, client, verifier, _price_of, executor, close_client=False,
+                        on_result=lambda _, result: finished.add(result),
                         verdict_lookup=known_verdict, calls_lookup=known_calls)  # fmt: skip
     )
     policy_done = time.time()
-    write_chunk(chunk.store, results)
+    write_chunk_parquet(chunk.store, finished)
     PROCESS_TIMINGS["spans"].append((started, policy_done, time.time(), _resident_mb()))  # list.append is atomic
-    return summarize(results, sandbox_executions=cached_verify.executions, verdicts_cached=cached_verify.hits)
+    return summarize(finished, cached_verify.executions, cached_verify.hits)
 
 
-def summarize(
-    results: Sequence[WorkItemResult], sandbox_executions: int = 0, verdicts_cached: int = 0
-) -> ChunkSummary:
+def summarize(chunk, sandbox_executions: int = 0, verdicts_cached: int = 0) -> ChunkSummary:
+    """A chunk's counts from what it encoded (``tasks.storage.ChunkParquet``)."""
     return ChunkSummary(
-        items=len(results),
-        passed=sum(r.outcome.passed for r in results),
-        model_calls=sum(len(r.calls) for r in results),
-        model_errors=sum(1 for r in results for c in r.calls if c.error),
-        cost_usd=sum(c.cost_usd for r in results for c in r.calls),
+        items=chunk.rows["outcomes"],
+        passed=chunk.passed,
+        model_calls=chunk.rows["calls"],
+        model_errors=chunk.model_errors,
+        cost_usd=chunk.cost_usd,
         sandbox_executions=sandbox_executions,
         verdicts_cached=verdicts_cached,
     )

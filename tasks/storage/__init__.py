@@ -11,12 +11,14 @@ Layout of a store ``STORE``::
 (``tasks.storage.location``: endpoint and credentials from the standard AWS variables).
 
 Public API (everything else is an implementation detail): ``write_chunk``, ``ChunkFiles``,
+``ChunkParquet`` and ``write_chunk_parquet`` (a chunk's files encoded as its items finish),
 ``remove_uncommitted``, ``write_manifest``, ``read_manifest``, ``remove_run``, ``ManifestMismatch``,
 ``completed_work_item_specs``, ``connect``, ``run_query``, ``list_queries``,
 ``QueryError``, ``parse_store``, ``StoreLocation``, ``is_object_store``,
 ``object_store_problem``, and the schemas in ``tasks.storage.schemas``.
 """
 
+from tasks.storage.chunk_parquet import ChunkParquet
 from tasks.storage.location import StoreLocation, is_object_store, object_store_problem, parse_store
 from tasks.storage.manifest import ManifestMismatch, manifest_run_ids, read_manifest, remove_run, write_manifest
 from tasks.storage.schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
@@ -29,13 +31,14 @@ from tasks.storage.views import (
     queries_dir,
     run_query,
 )
-from tasks.storage.writer import ChunkFiles, check_run_id, remove_uncommitted, write_chunk
+from tasks.storage.writer import ChunkFiles, check_run_id, remove_uncommitted, write_chunk, write_chunk_parquet
 
 __all__ = [
     "SCHEMAS",
     "SCHEMA_VERSION",
     "TABLE_NAMES",
     "ChunkFiles",
+    "ChunkParquet",
     "ManifestMismatch",
     "QueryError",
     "StoreLocation",
@@ -54,5 +57,6 @@ __all__ = [
     "remove_uncommitted",
     "run_query",
     "write_chunk",
+    "write_chunk_parquet",
     "write_manifest",
 ]

@@ -19,8 +19,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,13 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.records import WorkItemResult
+from tasks.storage.chunk_parquet import ChunkParquet, work_item_key
 from tasks.storage.location import StoreLocation, parse_store, write_local_atomically
-from tasks.storage.schemas import (
-    CALLS_SCHEMA,
-    OUTCOMES_SCHEMA,
-    SCHEMA_VERSION,
-    VERIFICATIONS_SCHEMA,
-)
 
 # The columns that name one work item in every table (the resume and deduplication key).
 WORK_ITEM_KEY = ("run_id", "dataset_name", "generator_model", "planner_model", "task_id", "policy_spec", "seed")
@@ -80,194 +73,71 @@ def partition_path(location: StoreLocation, table: str, run_id: str) -> str:
     return location.join(table, f"run_id={check_run_id(run_id)}")
 
 
-def _key_columns(result: WorkItemResult, chunk_id: str) -> dict[str, object]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "chunk_id": chunk_id,
-        "run_id": result.run_id,
-        "dataset_name": result.dataset.name,
-        "dataset_version": result.dataset.version,
-        "dataset_sha256": result.dataset.content_sha256,
-        "task_id": result.task_id,
-        "policy": result.policy.label,
-        "policy_spec": result.policy.to_json(),
-        "generator_model": result.generator_model,
-        "planner_model": result.planner_model,
-        "seed": result.seed,
-    }
-
-
-_OUTCOME_DETAIL_COLUMNS = (
-    "nodes", "max_depth", "decompositions", "reverts", "accepted_unverified", "selected_on",
-    "selected_tests_total", "selected_tests_passed", "root_trial_passed", "tree_json",
-    "cost_usd", "input_tokens", "output_tokens",
-)  # fmt: skip
-
-
-def _tree_columns(event) -> dict[str, object]:
-    return {
-        "node_id": event.node_id,
-        "parent_node_id": event.parent_node_id,
-        "depth": event.depth,
-        "attempt": event.attempt,
-        "sample_index": event.sample_index,
-    }
-
-
-def _micros(unix_s: float) -> int:
-    return int(round(unix_s * 1_000_000))
-
-
-def _rows_to_table(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
-
-
-def result_tables(results: Sequence[WorkItemResult], chunk_id: str) -> dict[str, pa.Table]:
-    """The three tables of one chunk (pure: no I/O), keyed by table name."""
-    call_rows: list[dict[str, object]] = []
-    verification_rows: list[dict[str, object]] = []
-    outcome_rows: list[dict[str, object]] = []
-    for result in results:
-        key = _key_columns(result, chunk_id)
-        for index, call in enumerate(result.calls):
-            call_rows.append(
-                {
-                    **key,
-                    "call_index": index,
-                    "step": call.step,
-                    "phase": call.phase,
-                    "role": call.role,
-                    "model": call.model,
-                    "input_tokens": call.input_tokens,
-                    "output_tokens": call.output_tokens,
-                    "cost_usd": float(call.cost_usd),
-                    "cost_weight": None if call.cost_weight is None else float(call.cost_weight),
-                    "latency_ms": float(call.latency_ms),
-                    "cached": call.cached,
-                    "error": call.error,
-                    "attempts": call.attempts,
-                    "request_sha256": call.request_sha256,
-                    "response_text": call.response_text,
-                    **_tree_columns(call),
-                    "prompt_sha256": call.prompt_sha256,
-                }
-            )
-        for index, event in enumerate(result.verifications):
-            verdict = event.verdict
-            verification_rows.append(
-                {
-                    **key,
-                    "verification_index": index,
-                    "step": event.step,
-                    "phase": event.phase,
-                    "test_source": event.test_source,
-                    "passed": verdict.passed,
-                    "status": verdict.status,
-                    "tests_total": verdict.tests_total,
-                    "tests_passed": verdict.tests_passed,
-                    "first_failure": verdict.first_failure,
-                    "duration_ms": float(verdict.duration_ms),
-                    "program_sha256": event.program_sha256,
-                    **_tree_columns(event),
-                }
-            )
-        outcome = result.outcome
-        outcome_rows.append(
-            {
-                **key,
-                "passed": outcome.passed,
-                "status": outcome.status,
-                "suites_passed": [(name, bool(ok)) for name, ok in outcome.suites_passed],
-                "final_program": outcome.final_program,
-                "planner_invoked": outcome.planner_invoked,
-                "replans": outcome.replans,
-                "model_calls": outcome.model_calls,
-                "error": outcome.error,
-                "started_at": _micros(result.started_at_s),
-                "finished_at": _micros(result.finished_at_s),
-                **{name: getattr(outcome, name) for name in _OUTCOME_DETAIL_COLUMNS},
-            }
-        )
-    return {
-        "calls": _rows_to_table(call_rows, CALLS_SCHEMA),
-        "verifications": _rows_to_table(verification_rows, VERIFICATIONS_SCHEMA),
-        "outcomes": _rows_to_table(outcome_rows, OUTCOMES_SCHEMA),
-    }
-
-
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """``write`` into a temporary file beside ``path``, fsync, rename, fsync the directory:
     readers see the old file or the whole new one, never a part."""
     return write_local_atomically(path, write)
 
 
-def write_table_atomically(table: pa.Table, path: Path) -> Path:
-    return write_atomically(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
+def _write_parquet(data: pa.Table | pa.Buffer, handle: BinaryIO) -> None:
+    if isinstance(data, pa.Buffer):  # an encoded file (``ChunkParquet.finish``)
+        handle.write(data)
+    else:
+        pq.write_table(data, handle, compression="zstd")
 
 
-def put_table(location: StoreLocation, table: pa.Table, path: str) -> str:
+def write_table_atomically(data: pa.Table | pa.Buffer, path: Path) -> Path:
+    """A table, or a Parquet file's bytes, written so readers see it whole or not at all."""
+    return write_atomically(path, lambda handle: _write_parquet(data, handle))
+
+
+def put_table(location: StoreLocation, data: pa.Table | pa.Buffer, path: str) -> str:
     """Object storage: the whole Parquet file as one object upload (atomic; no rename)."""
-    return location.write_atomically(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
+    return location.write_atomically(path, lambda handle: _write_parquet(data, handle))
 
 
-def write_store_table(location: StoreLocation, table: pa.Table, table_name: str, run_id: str, stem: str) -> Path | str:
-    """Write ``STORE/<table_name>/run_id=<run_id>/<stem>.parquet`` so readers never see a part:
-    a local store renames a fsynced temporary file, object storage uploads one whole object."""
+def write_store_table(
+    location: StoreLocation, data: pa.Table | pa.Buffer, table_name: str, run_id: str, stem: str
+) -> Path | str:
+    """Write ``STORE/<table_name>/run_id=<run_id>/<stem>.parquet`` (a table, or a Parquet file's
+    bytes) so readers never see a part: a local store renames a fsynced temporary file, object
+    storage uploads one whole object."""
     if location.is_local:
-        return write_table_atomically(table, partition_dir(location.root, table_name, run_id) / f"{stem}.parquet")
-    return put_table(location, table, partition_path(location, table_name, run_id) + f"/{stem}.parquet")
-
-
-def work_item_key(result: WorkItemResult) -> tuple[str, str, str, str, str, str, int]:
-    """The ``WORK_ITEM_KEY`` values of one result, in that order."""
-    return (
-        result.run_id,
-        result.dataset.name,
-        result.generator_model,
-        result.planner_model,
-        result.task_id,
-        result.policy.to_json(),
-        int(result.seed),
-    )
-
-
-def chunk_id_for(results: Sequence[WorkItemResult]) -> str:
-    """The chunk's identity: a hash of its work items' sorted keys, whatever order they finished
-    in, so the same items always land in the same files."""
-    keys = sorted(json.dumps(work_item_key(result), separators=(",", ":")) for result in results)
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        return write_table_atomically(data, partition_dir(location.root, table_name, run_id) / f"{stem}.parquet")
+    return put_table(location, data, partition_path(location, table_name, run_id) + f"/{stem}.parquet")
 
 
 def write_chunk(store: str | Path, results: Sequence[WorkItemResult]) -> ChunkFiles:
     """Commit one chunk of finished work items (all of one run) to the store.
 
-    Raises ``ValueError`` for an empty chunk, a bad run id or a chunk mixing runs.
+    Raises ``ValueError`` for an empty chunk, a bad run id, a chunk mixing runs or holding an
+    item twice.
     """
-    if not results:
-        raise ValueError("write_chunk: the chunk has no work items")
-    run_ids = {result.run_id for result in results}
-    if len(run_ids) != 1:
-        raise ValueError(f"write_chunk: a chunk must belong to one run, got {sorted(run_ids)}")
-    run_id = check_run_id(run_ids.pop())
-    keys = [work_item_key(result) for result in results]
-    if len(set(keys)) != len(keys):
-        raise ValueError("write_chunk: the chunk holds a work item twice")
+    chunk = ChunkParquet(work_item_key(result) for result in results)
+    for result in results:
+        chunk.add(result)
+    return write_chunk_parquet(store, chunk)
+
+
+def write_chunk_parquet(store: str | Path, chunk: ChunkParquet) -> ChunkFiles:
+    """Commit the files ``chunk`` encoded (``ChunkParquet.add``, one result at a time), outcomes
+    last. Raises ``ValueError`` for a bad run id or a chunk with results missing."""
+    run_id = check_run_id(chunk.run_id)
     location = parse_store(store)
-    chunk_id = chunk_id_for(results)
-    tables = result_tables(results, chunk_id)
+    files = chunk.finish()
     paths: dict[str, Path | str] = {}
     for table_name in ("calls", "verifications", "outcomes"):  # outcomes last: the commit
-        written = write_store_table(location, tables[table_name], table_name, run_id, chunk_id)
+        written = write_store_table(location, files[table_name], table_name, run_id, chunk.chunk_id)
         paths[table_name] = written if location.is_local else location.display(written)
     return ChunkFiles(
-        chunk_id=chunk_id,
+        chunk_id=chunk.chunk_id,
         run_id=run_id,
         calls=paths["calls"],
         verifications=paths["verifications"],
         outcomes=paths["outcomes"],
-        work_items=tables["outcomes"].num_rows,
-        call_rows=tables["calls"].num_rows,
-        verification_rows=tables["verifications"].num_rows,
+        work_items=chunk.rows["outcomes"],
+        call_rows=chunk.rows["calls"],
+        verification_rows=chunk.rows["verifications"],
     )
 
 
