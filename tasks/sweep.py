@@ -445,6 +445,17 @@ def _shared_items(chunk: ChunkSpec) -> ChunkSpec:
     return replace(chunk, items=items)
 
 
+def _result_keys(chunk: ChunkSpec) -> list[tuple]:
+    """The ``work_item_key`` each item's result will carry (``run_work_item`` names the
+    problem's dataset and the models' names), known before any item runs."""
+    dataset_of = {problem.task_id: problem.dataset.name for problem in chunk.problems}
+    return [
+        (chunk.run_id, dataset_of[item.task_id], item.models.generator.model, item.models.planner.model,
+         item.task_id, item.policy.to_json(), int(item.seed))
+        for item in chunk.items
+    ]  # fmt: skip
+
+
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     """Run every work item of the chunk and commit the results to the store."""
     import time
@@ -473,7 +484,7 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
     # Each result is encoded into the chunk's files as its item finishes; none is kept whole.
-    finished = ChunkParquet((chunk.run_id, *item.key) for item in chunk.items)
+    finished = ChunkParquet(_result_keys(chunk))
     started = time.time()
     run_in_process_loop(
         each_chunk_item(chunk, client, verifier, _price_of, executor, close_client=False,
