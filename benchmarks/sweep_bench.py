@@ -19,6 +19,9 @@ after its chunks; resident size after each chunk), the share of worker time outs
 work (Prefect + Dask + storage), peak RSS of the flow process (through the sweep, and overall)
 and of every worker, files in the store before and after compaction, and the policy_comparison query's time on the compacted store. The config is one
 file with both benchmarks, as a user writes it (``_config_yaml``; printed in the report).
+``cpu_cores``: cores busy on average during the sweep (split into the workers' own Python, the
+flow's, and the rest: sandbox children, the Prefect API, any other load) and during the replay,
+which has the machine to itself.
 
 Run: PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/sweep_bench.py --items 2000 --workers 2 [--no-loops] [--json out.json]
 """
@@ -54,8 +57,22 @@ def _no_loops() -> None:
 def _worker_report() -> dict:
     from tasks.sweep import PROCESS_TIMINGS
 
+    own = os.times()  # this process's own CPU; its sandbox children are not in it
     return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **PROCESS_TIMINGS,
-            "samples": _worker_samples()}
+            "samples": _worker_samples(), "cpu_own_s": own.user + own.system}
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine spent busy so far (every process, every core)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _own_cpu_s() -> float:
+    own = os.times()
+    return own.user + own.system
 
 
 SLOW_RUN_S = 1.0  # a sandbox run at least this long in the sweep is sampled apart (see below)
@@ -251,12 +268,16 @@ def main(worker_reports: list | None = None) -> None:
             config = resolve_document(parse_yaml(text, "sweep_bench"), "sweep_bench")
             report["config_and_benchmark_load_s"] = time.perf_counter() - load_started
             claim_run(config)
+            workers_cpu_before = sum(client.run(_own_cpu_s).values())
+            busy_before, flow_cpu_before = _busy_cpu_s(), _own_cpu_s()
             started, started_epoch = time.perf_counter(), time.time()
             summary = sweep.with_options(task_runner=make_task_runner(cluster.scheduler_address))(
                 config, verify_concurrency=verify_concurrency
             )
             elapsed, ended_epoch = time.perf_counter() - started, time.time()
+            busy_s, flow_cpu_s = _busy_cpu_s() - busy_before, _own_cpu_s() - flow_cpu_before
             workers = client.run(_worker_report)
+            workers_cpu_s = sum(w["cpu_own_s"] for w in workers.values()) - workers_cpu_before
     if worker_reports is not None:
         worker_reports.extend(workers.values())
     split = report["worker_time_split_s"] = _time_split(workers, started_epoch, ended_epoch)
@@ -277,8 +298,20 @@ def main(worker_reports: list | None = None) -> None:
 
     # The sandbox's own rate on the sweep's own workload: stratified samples of the runs it made,
     # replayed outside the sweep at the same concurrency (every worker's slots at once).
+    replay_busy_before, replay_started = _busy_cpu_s(), time.perf_counter()
     own = sandbox_own_rate(workers, verify_concurrency * args.workers)
     report["sandbox_own_replay"] = own
+    # Cores in use on average: the sweep's sandbox runs share the machine with the workers' own
+    # Python (model client, policies, encoding) and the flow; the replay has it to itself.
+    rest_s = busy_s - workers_cpu_s - flow_cpu_s
+    report["cpu_cores"] = {
+        "sweep_busy": busy_s / elapsed,
+        "sweep_workers_own": workers_cpu_s / elapsed,
+        "sweep_flow_own": flow_cpu_s / elapsed,
+        "sweep_rest": rest_s / elapsed,  # sandbox children, the Prefect API, anything else running
+        "replay_busy": (_busy_cpu_s() - replay_busy_before) / (time.perf_counter() - replay_started),
+        "machine": os.cpu_count(),
+    }
     totals = {"items": summary.work_items_run, "executions": summary.sandbox_executions, "elapsed_s": elapsed}
     report.update(sweep_wall_s=elapsed, passed=summary.passed, verdicts_cached=summary.verdicts_cached,
                   sandbox_executions=summary.sandbox_executions, chunks_failed=summary.chunks_failed)  # fmt: skip
