@@ -449,11 +449,7 @@ def _result_keys(chunk: ChunkSpec) -> list[tuple]:
     """The ``work_item_key`` each item's result will carry (``run_work_item`` names the
     problem's dataset and the models' names), known before any item runs."""
     dataset_of = {problem.task_id: problem.dataset.name for problem in chunk.problems}
-    return [
-        (chunk.run_id, dataset_of[item.task_id], item.models.generator.model, item.models.planner.model,
-         item.task_id, item.policy.to_json(), int(item.seed))
-        for item in chunk.items
-    ]  # fmt: skip
+    return [(chunk.run_id, dataset_of[item.task_id], *item.key[1:]) for item in chunk.items]
 
 
 def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
