@@ -20,7 +20,7 @@ work (Prefect + Dask + storage), peak RSS of the flow process (through the sweep
 and of every worker, files in the store before and after compaction, and the policy_comparison query's time on the compacted store. The config is one
 file with both benchmarks, as a user writes it (``_config_yaml``; printed in the report).
 ``cpu_cores``: cores busy on average during the sweep (split into the workers' own Python, the
-flow's, and the rest: sandbox children, the Prefect API, any other load) and during the replay,
+flow's, the Prefect API server's, and the rest: sandbox children, any other load) and during the replay,
 which has the machine to itself.
 
 Run: PATFLOW_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/sweep_bench.py --items 2000 --workers 2 [--no-loops] [--json out.json]
@@ -68,6 +68,21 @@ def _busy_cpu_s() -> float:
 
     times = psutil.cpu_times()
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _prefect_api_cpu_s() -> float:
+    """CPU seconds so far of the ephemeral Prefect API server this process started (a uvicorn child)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "prefect.server.api.server:create_app" in child.cmdline():
+                times = child.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def _own_cpu_s() -> float:
@@ -269,13 +284,14 @@ def main(worker_reports: list | None = None) -> None:
             report["config_and_benchmark_load_s"] = time.perf_counter() - load_started
             claim_run(config)
             workers_cpu_before = sum(client.run(_own_cpu_s).values())
-            busy_before, flow_cpu_before = _busy_cpu_s(), _own_cpu_s()
+            busy_before, flow_cpu_before, api_cpu_before = _busy_cpu_s(), _own_cpu_s(), _prefect_api_cpu_s()
             started, started_epoch = time.perf_counter(), time.time()
             summary = sweep.with_options(task_runner=make_task_runner(cluster.scheduler_address))(
                 config, verify_concurrency=verify_concurrency
             )
             elapsed, ended_epoch = time.perf_counter() - started, time.time()
             busy_s, flow_cpu_s = _busy_cpu_s() - busy_before, _own_cpu_s() - flow_cpu_before
+            api_cpu_s = _prefect_api_cpu_s() - api_cpu_before
             workers = client.run(_worker_report)
             workers_cpu_s = sum(w["cpu_own_s"] for w in workers.values()) - workers_cpu_before
     if worker_reports is not None:
@@ -303,12 +319,13 @@ def main(worker_reports: list | None = None) -> None:
     report["sandbox_own_replay"] = own
     # Cores in use on average: the sweep's sandbox runs share the machine with the workers' own
     # Python (model client, policies, encoding) and the flow; the replay has it to itself.
-    rest_s = busy_s - workers_cpu_s - flow_cpu_s
+    rest_s = busy_s - workers_cpu_s - flow_cpu_s - api_cpu_s
     report["cpu_cores"] = {
         "sweep_busy": busy_s / elapsed,
         "sweep_workers_own": workers_cpu_s / elapsed,
         "sweep_flow_own": flow_cpu_s / elapsed,
-        "sweep_rest": rest_s / elapsed,  # sandbox children, the Prefect API, anything else running
+        "sweep_prefect_api": api_cpu_s / elapsed,
+        "sweep_rest": rest_s / elapsed,  # sandbox children, anything else running
         "replay_busy": (_busy_cpu_s() - replay_busy_before) / (time.perf_counter() - replay_started),
         "machine": os.cpu_count(),
     }

@@ -228,7 +228,7 @@ def _heavy_items(items: int, seeds: int) -> None:
     from tasks.process_loop import run_in_process_loop
     from tasks.storage import ChunkParquet
     from tasks.storage.chunk_parquet import SCHEMA_OF, _result_rows, work_item_key
-    from tasks.sweep import _model_client, _price_of, _register_with_simulator, _verifier, plan_chunks, run_chunk_items
+    from tasks.sweep import _model_client, _price_of, _register_with_simulator, chunk_sandbox, plan_chunks, run_chunk_items
     from tasks.sweep_config import parse_yaml, resolve_document
 
     sweep_bench._no_loops()
@@ -238,20 +238,15 @@ def _heavy_items(items: int, seeds: int) -> None:
     planned, _ = plan_chunks(config, verify_concurrency=2, cluster_threads=4, cluster_workers=2)
     chunk = next(c for c in planned if any(i.task_id == HEAVY_TASK for i in c.items))
     heavy = tuple(i for i in chunk.items if i.task_id == HEAVY_TASK and i.policy.name == "pat")
-    cached = _verifier(chunk.cache_dir)
+    sandbox = chunk_sandbox(chunk)
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
 
     def run(chosen):
-        def verify(program, tests, limits_s):
-            return cached(program, tests, limits_s, limits=chunk.limits, imports=chunk.imports)
-
-        def execute(program, tests, stop_at_timeout=False):
-            return cached.run_calls(program, tests, limits=chunk.limits, imports=chunk.imports,
-                                    stop_at_timeout=stop_at_timeout)  # fmt: skip
-
         part = replace(chunk, items=chosen)
-        return run_in_process_loop(run_chunk_items(part, client, verify, _price_of, execute, close_client=False))
+        return run_in_process_loop(
+            run_chunk_items(part, client, sandbox.verify, _price_of, sandbox.execute, close_client=False)
+        )
 
     def live_mb() -> float:
         gc.collect()

@@ -286,6 +286,37 @@ def _model_client(cache_dir: str | None):
 _verdict_caches: dict[str | None, object] = {}
 
 
+@dataclass(frozen=True)
+class ChunkSandbox:
+    """How a chunk's items reach the sandbox: every verdict and call run under the chunk's limits
+    and imports, through this process's verdict cache (``cached`` counts executions and hits);
+    the ``known_*`` lookups answer what the cache already holds, without a sandbox slot."""
+
+    cached: object  # tasks.verdict_cache.CachedVerifier
+    limits: Limits
+    imports: str
+
+    def verify(self, program, tests, time_limits_s):
+        return self.cached(program, tests, time_limits_s, limits=self.limits, imports=self.imports)
+
+    def execute(self, program, tests, stop_at_timeout=False):
+        return self.cached.run_calls(
+            program, tests, limits=self.limits, imports=self.imports, stop_at_timeout=stop_at_timeout
+        )
+
+    def known_verdict(self, program, tests, time_limits_s):
+        return self.cached.lookup(program, tests, time_limits_s, limits=self.limits, imports=self.imports)
+
+    def known_calls(self, program, tests, stop_at_timeout):
+        return self.cached.lookup_calls(
+            program, tests, limits=self.limits, imports=self.imports, stop_at_timeout=stop_at_timeout
+        )
+
+
+def chunk_sandbox(chunk: ChunkSpec) -> ChunkSandbox:
+    return ChunkSandbox(_verifier(chunk.cache_dir), chunk.limits, chunk.imports)
+
+
 def _verifier(cache_dir: str | None):
     """A verifier with its own counters (one per chunk: chunks of a process overlap) over this
     process's verdict cache for ``cache_dir``; with a cache directory, verdicts are remembered
@@ -459,38 +490,21 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     from tasks.storage import ChunkParquet, write_chunk_parquet
 
     chunk = _shared_items(chunk)
-    cached_verify = _verifier(chunk.cache_dir)
-
-    def verifier(program, tests, time_limits_s):
-        return cached_verify(program, tests, time_limits_s, limits=chunk.limits, imports=chunk.imports)
-
-    def executor(program, tests, stop_at_timeout=False):
-        return cached_verify.run_calls(
-            program, tests, limits=chunk.limits, imports=chunk.imports, stop_at_timeout=stop_at_timeout
-        )
-
-    def known_verdict(program, tests, time_limits_s):
-        return cached_verify.lookup(program, tests, time_limits_s, limits=chunk.limits, imports=chunk.imports)
-
-    def known_calls(program, tests, stop_at_timeout):
-        return cached_verify.lookup_calls(
-            program, tests, limits=chunk.limits, imports=chunk.imports, stop_at_timeout=stop_at_timeout
-        )
-
+    sandbox = chunk_sandbox(chunk)
     _register_with_simulator(chunk.problems, chunk.items)
     client = _model_client(chunk.cache_dir)
     # Each result is encoded into the chunk's files as its item finishes; none is kept whole.
     finished = ChunkParquet(_result_keys(chunk))
     started = time.time()
     run_in_process_loop(
-        each_chunk_item(chunk, client, verifier, _price_of, executor, close_client=False,
+        each_chunk_item(chunk, client, sandbox.verify, _price_of, sandbox.execute, close_client=False,
                         on_result=lambda _, result: finished.add(result),
-                        verdict_lookup=known_verdict, calls_lookup=known_calls)  # fmt: skip
+                        verdict_lookup=sandbox.known_verdict, calls_lookup=sandbox.known_calls)  # fmt: skip
     )
     policy_done = time.time()
     write_chunk_parquet(chunk.store, finished)
     PROCESS_TIMINGS["spans"].append((started, policy_done, time.time(), _resident_mb()))  # list.append is atomic
-    return summarize(finished, cached_verify.executions, cached_verify.hits)
+    return summarize(finished, sandbox.cached.executions, sandbox.cached.hits)
 
 
 def summarize(chunk, sandbox_executions: int = 0, verdicts_cached: int = 0) -> ChunkSummary:

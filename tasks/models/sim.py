@@ -23,8 +23,8 @@ How an answer is made (a fixed function of model, seed and messages; temperature
   travels in the text itself, as it would with a real model.
 - Tests are a block of asserts from the public tests (assert lists, or call inputs with expected
   outputs) or the docstring's ``>>>`` examples; a weak model sometimes gets one wrong.
-- Usage is counted with litellm's default tokenizer (tiktoken ``cl100k_base`` from the files
-  bundled in litellm's wheel, so offline) over the real request messages (with OpenAI's chat
+- Usage is counted (``tasks.models.sim_tokens``) with litellm's default tokenizer (tiktoken
+  ``cl100k_base`` from the files bundled in litellm's wheel, so offline) over the real request messages (with OpenAI's chat
   overhead, as ``litellm.token_counter`` counts) and the answer text; answers longer than
   ``max_tokens`` are cut, like a real model's ``finish_reason="length"``.
 
@@ -35,10 +35,10 @@ does not import litellm, so ``patflow sim serve`` starts in well under a second.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import math
-import os
 import random
 import re
 import threading
@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tasks.models import sim_tree
+from tasks.models.sim_tokens import count_chat_tokens, count_text_tokens, cut_to_tokens
 from tasks.prompts import kind_of_messages
 from tasks.records import Problem
 
@@ -148,12 +149,16 @@ def _body_without_docstring(function: ast.FunctionDef) -> list[ast.stmt]:
 
 def difficulty(problem: Problem) -> float:
     """In [0, 1]: log AST size of the reference solution's entry function (10 -> 0, 200 -> 1)."""
-    source = problem.reference_solution or ""
+    return _difficulty_of(problem.reference_solution or "", problem.entry_point)
+
+
+@functools.lru_cache(maxsize=4096)  # asked on every code answer; a problem's text does not change
+def _difficulty_of(source: str, entry_point: str) -> float:
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return 0.5
-    function = _entry_function(tree, problem.entry_point) if problem.entry_point else None
+    function = _entry_function(tree, entry_point) if entry_point else None
     statements = _body_without_docstring(function) if function else tree.body
     nodes = sum(1 for statement in statements for _ in ast.walk(statement))
     return min(1.0, max(0.0, math.log(max(nodes, 1) / 10) / math.log(20)))
@@ -288,13 +293,19 @@ def _insert_infinite_loop(tree: ast.Module, function: ast.FunctionDef) -> None:
     ast.fix_missing_locations(tree)
 
 
+@functools.lru_cache(maxsize=1024)  # the same reference solutions are mutated on every wrong answer
+def _tree_dump(source: str) -> str | None:
+    try:
+        return ast.dump(ast.parse(source))
+    except SyntaxError:
+        return None
+
+
 def mutate(source: str, entry_point: str, rng: random.Random) -> tuple[str, str]:
     """A realistic wrong version of ``source`` and the mutation's kind."""
-    try:
-        original = ast.parse(source)
-    except SyntaxError:
+    original_dump = _tree_dump(source)
+    if original_dump is None:
         return source + "\n    return None\n", "stub"
-    original_dump = ast.dump(original)
     kinds = list(MUTATION_WEIGHTS)
     for _ in range(12):
         tree = ast.parse(source)
@@ -528,47 +539,9 @@ def _register_more_answers() -> None:
     sim_baselines.register(ANSWERS)
 
 
-# --------------------------------------------------------------------------- tokens
-_TOKENS_PER_MESSAGE = 3  # OpenAI's chat format overhead, as litellm.token_counter counts it
-_TOKENS_PER_REPLY = 3
-_encoding = None
-
-
-def _tiktoken_encoding():
-    """cl100k_base from the tokenizer files bundled in litellm's wheel (offline; no litellm import)."""
-    global _encoding
-    if _encoding is None:
-        import importlib.util
-
-        import tiktoken
-
-        spec = importlib.util.find_spec("litellm")
-        if spec is not None and spec.submodule_search_locations:
-            bundled = os.path.join(
-                list(spec.submodule_search_locations)[0], "litellm_core_utils", "tokenizers"
-            )
-            # litellm itself sets this on import, unless CUSTOM_TIKTOKEN_CACHE_DIR is given.
-            os.environ["TIKTOKEN_CACHE_DIR"] = os.environ.get("CUSTOM_TIKTOKEN_CACHE_DIR", bundled)
-        _encoding = tiktoken.get_encoding("cl100k_base")
-    return _encoding
-
-
-def count_text_tokens(text: str) -> int:
-    return len(_tiktoken_encoding().encode(text, disallowed_special=()))
-
-
 def count_input_tokens(messages: Sequence) -> int:
     """Prompt tokens of a chat request: each message's role and content plus format overhead."""
-    pairs = _as_pairs(messages)
-    return _TOKENS_PER_REPLY + sum(
-        _TOKENS_PER_MESSAGE + count_text_tokens(role) + count_text_tokens(content)
-        for role, content in pairs
-    )
-
-
-def _cut_to_tokens(text: str, max_tokens: int) -> str:
-    encoding = _tiktoken_encoding()
-    return encoding.decode(encoding.encode(text, disallowed_special=())[:max_tokens])
+    return count_chat_tokens(_as_pairs(messages))
 
 
 @dataclass(frozen=True)
@@ -591,7 +564,7 @@ def respond(
     output_tokens = count_text_tokens(text)
     finish_reason = "stop"
     if max_tokens is not None and max_tokens > 0 and output_tokens > max_tokens:
-        text = _cut_to_tokens(text, max_tokens)
+        text = cut_to_tokens(text, max_tokens)
         output_tokens, finish_reason = count_text_tokens(text), "length"
     return SimResponse(text, count_input_tokens(messages), output_tokens, finish_reason)
 

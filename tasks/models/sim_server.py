@@ -32,7 +32,7 @@ from typing import Iterable
 
 from aiohttp import web
 
-from tasks.models import sim
+from tasks.models import sim, sim_tokens
 
 ERROR_KINDS = ("500", "429", "malformed", "slow", "disconnect")
 
@@ -274,7 +274,7 @@ def load_benchmark_problems(names: Iterable[str], data_dir: str | None = None) -
 def serve(host: str, port: int, faults: FaultSettings, ready_message: bool = True) -> None:
     """Run until interrupted (SIGINT/SIGTERM)."""
     server = SimServer(faults)
-    sim._tiktoken_encoding()  # load the tokenizer before the first request, not during it
+    sim_tokens.tiktoken_encoding()  # load the tokenizer before the first request, not during it
     print_fn = (lambda *args: print(*args, flush=True)) if ready_message else None
     web.run_app(
         server.app(),

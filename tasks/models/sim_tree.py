@@ -26,6 +26,7 @@ between requests, so a cached decomposition and a fresh helper request still agr
 from __future__ import annotations
 
 import ast
+import functools
 import random
 import re
 
@@ -49,6 +50,7 @@ def root_of(target: str, entry_point: str) -> int | None:
     return depth
 
 
+@functools.lru_cache(maxsize=4096)  # every helper answer asks again; a pure function of its text
 def renamed(source: str, old: str, new: str) -> str | None:
     """``source`` with top-level function ``old`` renamed ``new`` (its own calls to ``old`` are
     left alone: in a composed program they reach the parent, which calls this helper)."""
