@@ -228,7 +228,9 @@ def _heavy_items(items: int, seeds: int) -> None:
     from tasks.process_loop import run_in_process_loop
     from tasks.storage import ChunkParquet
     from tasks.storage.chunk_parquet import SCHEMA_OF, _result_rows, work_item_key
-    from tasks.sweep import _model_client, _price_of, _register_with_simulator, chunk_sandbox, plan_chunks, run_chunk_items
+    from tasks.sweep import (
+        _model_client, _price_of, _register_with_simulator, chunk_sandbox, plan_chunks, run_chunk_items,
+    )
     from tasks.sweep_config import parse_yaml, resolve_document
 
     sweep_bench._no_loops()

@@ -24,9 +24,12 @@ How an answer is made (a fixed function of model, seed and messages; temperature
 - Tests are a block of asserts from the public tests (assert lists, or call inputs with expected
   outputs) or the docstring's ``>>>`` examples; a weak model sometimes gets one wrong.
 - Usage is counted (``tasks.models.sim_tokens``) with litellm's default tokenizer (tiktoken
-  ``cl100k_base`` from the files bundled in litellm's wheel, so offline) over the real request messages (with OpenAI's chat
-  overhead, as ``litellm.token_counter`` counts) and the answer text; answers longer than
-  ``max_tokens`` are cut, like a real model's ``finish_reason="length"``.
+  ``cl100k_base`` from the files bundled in litellm's wheel, so offline) over the real request
+  messages (with OpenAI's chat overhead, as ``litellm.token_counter`` counts) and the answer
+  text; answers longer than ``max_tokens`` are cut, like a real model's ``finish_reason="length"``.
+- What is a pure function of a text (token counts, a reference's difficulty and AST, a renamed
+  helper) is remembered in bounded caches: the simulator stands in for a provider, whose
+  compute a sweep does not pay.
 
 The skills and prices are a simulator's: they say nothing about any real model. This module
 does not import litellm, so ``patflow sim serve`` starts in well under a second.
