@@ -3,8 +3,9 @@ files bundled in litellm's wheel, so offline), with OpenAI's chat overhead as
 ``litellm.token_counter`` counts it.
 
 Counts are remembered per text (``count_text_tokens``, a bounded LRU): a sweep asks for the same
-system prompts, task prompts and answers many times, and tokenising them again was a tenth of a
-sweep worker's CPU with the in-process simulator (BENCHMARKS.md, "The simulator's own CPU"). A
+system prompts, task prompts and answers many times, and tokenising them again took about a
+tenth of a sweep worker's event loop with the in-process simulator (BENCHMARKS.md, "The
+simulator's own CPU"). A
 real provider counts tokens on its own machines; the simulator stands in for it. This module does
 not import litellm.
 """
@@ -15,7 +16,7 @@ import functools
 import os
 from collections.abc import Iterable
 
-TOKENS_PER_MESSAGE = 3
+TOKENS_PER_MESSAGE = 3  # OpenAI's chat format overhead, as litellm.token_counter counts it
 TOKENS_PER_REPLY = 3
 # Texts whose counts are kept: prompts and answers are a few kB, so a few MB at most.
 COUNTS_KEPT = 2048
