@@ -57,9 +57,8 @@ def _no_loops() -> None:
 def _worker_report() -> dict:
     from tasks.sweep import PROCESS_TIMINGS
 
-    own = os.times()  # this process's own CPU; its sandbox children are not in it
     return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **PROCESS_TIMINGS,
-            "samples": _worker_samples(), "cpu_own_s": own.user + own.system}
+            "samples": _worker_samples(), "cpu_own_s": _own_cpu_s()}
 
 
 def _busy_cpu_s() -> float:
@@ -86,6 +85,7 @@ def _prefect_api_cpu_s() -> float:
 
 
 def _own_cpu_s() -> float:
+    """This process's own CPU seconds so far; its (sandbox) children are not in them."""
     own = os.times()
     return own.user + own.system
 

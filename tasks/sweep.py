@@ -15,7 +15,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Collection, Iterable, Sequence
 
 from sandbox.types import Limits
 from tasks.process_loop import close_at_exit, run_in_process_loop
@@ -29,6 +29,10 @@ from tasks.records import (
     SandboxSettings,
     WorkItemResult,
 )
+
+if TYPE_CHECKING:
+    from tasks.storage import ChunkParquet
+    from tasks.verdict_cache import CachedVerifier
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,7 @@ class ChunkSandbox:
     and imports, through this process's verdict cache (``cached`` counts executions and hits);
     the ``known_*`` lookups answer what the cache already holds, without a sandbox slot."""
 
-    cached: object  # tasks.verdict_cache.CachedVerifier
+    cached: CachedVerifier
     limits: Limits
     imports: str
 
@@ -507,14 +511,14 @@ def run_chunk(chunk: ChunkSpec) -> ChunkSummary:
     return summarize(finished, sandbox.cached.executions, sandbox.cached.hits)
 
 
-def summarize(chunk, sandbox_executions: int = 0, verdicts_cached: int = 0) -> ChunkSummary:
-    """A chunk's counts from what it encoded (``tasks.storage.ChunkParquet``)."""
+def summarize(encoded: ChunkParquet, sandbox_executions: int = 0, verdicts_cached: int = 0) -> ChunkSummary:
+    """A chunk's counts from what it encoded."""
     return ChunkSummary(
-        items=chunk.rows["outcomes"],
-        passed=chunk.passed,
-        model_calls=chunk.rows["calls"],
-        model_errors=chunk.model_errors,
-        cost_usd=chunk.cost_usd,
+        items=encoded.rows["outcomes"],
+        passed=encoded.passed,
+        model_calls=encoded.rows["calls"],
+        model_errors=encoded.model_errors,
+        cost_usd=encoded.cost_usd,
         sandbox_executions=sandbox_executions,
         verdicts_cached=verdicts_cached,
     )
